@@ -5,9 +5,11 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/09_all.ipynb #c4a04661
+# %% ../nbs/09_all.ipynb #49d3527d
 from .core import *
 from .cams import *
 from .data import *
 from .callback import *
 from .cli import train_arm, run_pair, make_learner
+from . import core, cams, data, callback
+__all__ = [*core.__all__, *cams.__all__, *data.__all__, *callback.__all__, 'train_arm', 'run_pair', 'make_learner']

@@ -107,6 +107,7 @@ class ProxyAttention(Callback):
         self.history, self.seen = [], []
         self.active = self.collecting = self._pending = False
         super().__init__()
+        self._init_state()  # fastai's Callback.__init__ does not run Stateful's
 
     def _init_state(self):
         super()._init_state()

@@ -195,6 +195,7 @@ d = { 'settings': { 'branch': 'main',
                                      'proxy_attention.viz.cam_overlay': ('viz.html#cam_overlay', 'proxy_attention/viz.py'),
                                      'proxy_attention.viz.compare_grid': ('viz.html#compare_grid', 'proxy_attention/viz.py'),
                                      'proxy_attention.viz.find_mistakes': ('viz.html#find_mistakes', 'proxy_attention/viz.py'),
+                                     'proxy_attention.viz.flat_cams_note': ('viz.html#flat_cams_note', 'proxy_attention/viz.py'),
                                      'proxy_attention.viz.png_b64': ('viz.html#png_b64', 'proxy_attention/viz.py'),
                                      'proxy_attention.viz.preview_grid': ('viz.html#preview_grid', 'proxy_attention/viz.py'),
                                      'proxy_attention.viz.to_hwc': ('viz.html#to_hwc', 'proxy_attention/viz.py')}}}

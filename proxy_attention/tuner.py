@@ -4,16 +4,17 @@
 
 # %% ../nbs/06_tuner.ipynb #38fc9111
 from __future__ import annotations
-import html, io, threading
+import html, io, textwrap, threading
 import torch
 from torch import Tensor
 import ipywidgets as W
 from fastai.callback.core import Callback
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from .core import check_fraction, check_choice, parse_schedule, proxy_images, REPLACEMENTS
 from .cams import compute_cams, CamResult, CAM_METHODS, FAST_METHODS
 from .callback import ProxyAttention, PixelSpace, unwrap_model, EXPLAIN
-from .viz import Grid, to_hwc, cam_overlay, _names, _vocab, _inputs
+from .viz import Grid, to_hwc, cam_overlay, flat_cams_note, _names, _vocab, _inputs
 from . import cli
 
 # %% auto #0
@@ -53,8 +54,9 @@ def accuracy_figure(results:dict, # `{name: record}` with the `accuracies` per e
     for e, f in enumerate(flags or []):
         if f: ax.axvline(e + 1, color='gray', ls=':', lw=1)
     ax.set_xlabel('epoch' + (' (dotted: proxy steps)' if flags and any(flags) else ''))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel('validation accuracy'); ax.legend(fontsize=8)
-    if title: ax.set_title(title, fontsize=9)
+    if title: ax.set_title(textwrap.fill(title, 70), fontsize=8)
     return fig
 
 def _png(fig:Figure) -> bytes:
@@ -119,14 +121,15 @@ def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, expl
     self.w_snippet, self.w_message, self.w_info, self.w_preview = W.HTML(), W.HTML(), W.HTML(), W.HTML()
     self.w_compare = W.Button(description='Compare', icon='play', tooltip='Train a baseline and a proxy arm with these settings')
     self.w_progress = W.IntProgress(value=0, min=0, max=1, description='epochs run')
-    self.w_status, self.w_plot = W.HTML(), W.Image(format='png', layout=W.Layout(max_width='520px'))
+    self.w_status, self.w_plot = W.HTML(), W.Image(format='png', layout=W.Layout(max_width='520px', display='none'))  # shown once there is a plot
     for w, c in ((self.w_snippet, 'snippet'), (self.w_message, 'message'), (self.w_preview, 'preview'),
-                 (self.w_compare, 'compare'), (self.w_status, 'status'), (self.w_plot, 'plot')): w.add_class(f'pa-{c}')
+                 (self.w_compare, 'compare'), (self.w_progress, 'progress'), (self.w_status, 'status'), (self.w_plot, 'plot')): w.add_class(f'pa-{c}')
     self.w_compare.on_click(lambda _: self.compare())
     self.widget = W.VBox([
         W.HBox([W.VBox(self.controls[:3] + [self.w_epochs]), W.VBox(self.controls[3:7])]),
         self.w_message, self.w_snippet, self.w_info, self.w_preview,
         W.HBox([self.w_compare, self.w_progress, self.w_status]), self.w_plot])
+    self.widget.add_class('pa-tuner')
 
 @patch
 def _repr_mimebundle_(self:ProxyTuner, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
@@ -179,6 +182,7 @@ def update(self:ProxyTuner, change=None):
     n, k = len(self.x), round(s['subset'] * len(self.x))
     self.w_info.value = (f"<small>{n} images ({self.source}). At subset={s['subset']:g} a proxy step turns about "
                          f"{s['subset']:.0%} of an epoch's training mistakes into proxy images ({k} of these {n}).</small>")
+    if self.grid is not None and (note := flat_cams_note(self.grid.data['cams'])): self.w_info.value += f"<br><small>&#9888; {html.escape(note)}</small>"
 
 # %% ../nbs/06_tuner.ipynb #2e950f11
 @patch(as_prop=True)
@@ -226,6 +230,7 @@ def _compare(self:ProxyTuner, s:dict, epochs:int):
         self.results = dict(arms, settings=repr(cb), epochs=epochs, flags=flags)
         b, p = arms['baseline']['accuracy'], arms['proxy']['accuracy']
         self.w_plot.value = _png(accuracy_figure({k: arms[k] for k in ('baseline', 'proxy')}, flags, repr(cb)))
+        self.w_plot.layout.display = ''
         self._status(f"baseline {b:.3f}, proxy {p:.3f} ({p - b:+.3f}) after {epochs} epochs; one seed, so repeat over seeds before reading much into it")
     except Exception as e:
         self.error = e

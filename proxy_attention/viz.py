@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_viz.ipynb #27bde51a
 from __future__ import annotations
-import base64, html, io, random
+import base64, html, io, random, warnings
 from pathlib import Path
 import numpy as np, torch
 from torch import Tensor
@@ -15,7 +15,8 @@ from .cams import compute_cams, preserved_state, CAM_METHODS
 from .callback import PixelSpace, unwrap_model, EXPLAIN
 
 # %% auto #0
-__all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'Grid', 'find_mistakes', 'attention_grid', 'preview_grid', 'compare_grid']
+__all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'Grid', 'find_mistakes', 'flat_cams_note', 'attention_grid', 'preview_grid',
+           'compare_grid']
 
 # %% ../nbs/05_viz.ipynb #91a184f8
 def to_hwc(images) -> np.ndarray:
@@ -170,6 +171,13 @@ def find_mistakes(learn, # A fastai `Learner` of an image classifier
 def _names(idx, vocab) -> list:
     return [str(vocab[i]) if vocab is not None and 0 <= i < len(vocab) else str(i) for i in torch.as_tensor(idx).tolist()]
 
+def flat_cams_note(cams:Tensor) -> str:
+    "A hint when every CAM is constant (all zero after scaling), else `''`"
+    if len(cams) and float(torch.as_tensor(cams).amax()) == 0:
+        return ("every CAM is flat (all zero): the target layer's feature map is probably 1x1 at this image size "
+                "(a resnet at 32 px); use larger images or an earlier `layer`")
+    return ''
+
 def _vocab(dls):
     v = getattr(dls, 'vocab', None)
     return None if v is None else list(v)
@@ -201,6 +209,7 @@ def attention_grid(learn, # A fastai `Learner` of an image classifier
     pixels = PixelSpace(learn.dls).to_uint8(x).cpu()
     res = compute_cams(model, x, method, targets=y if explain == 'label' else None, layer=layer)
     cams, preds = res.cams.cpu(), res.preds.cpu()
+    if note := flat_cams_note(cams): warnings.warn(note)
     proxies = proxy_images(pixels, cams, threshold, weight, replacement)
     vocab = _vocab(learn.dls)
     caps = [f"true {t}, pred {p}" for t, p in zip(_names(y, vocab), _names(preds, vocab))]
@@ -208,7 +217,7 @@ def attention_grid(learn, # A fastai `Learner` of an image classifier
     title = f"{method} on {source}; proxy: threshold {threshold}, weight {weight}, {replacement}"
     return Grid(cols, caps, title, dict(images=pixels, cams=cams, proxies=proxies, labels=y.cpu(), preds=preds))
 
-# %% ../nbs/05_viz.ipynb #5cc7ea3f
+# %% ../nbs/05_viz.ipynb #04ca9d0d
 def preview_grid(cb, # A `ProxyAttention` callback after a fit with at least one proxy step
                  vocab=None, # Class names; from the learner the callback was used with if `None`
                  n:int|None=None, # At most this many images
@@ -227,7 +236,7 @@ def preview_grid(cb, # A `ProxyAttention` callback after a fit with at least one
     title = f"proxy step after epoch {step}: {cb.method}, threshold {cb.threshold}, weight {cb.weight}, {cb.replacement}"
     return Grid(cols, caps, title, {k_: v[:k] for k_, v in p.items()})
 
-# %% ../nbs/05_viz.ipynb #75ad938c
+# %% ../nbs/05_viz.ipynb #a38a714d
 def compare_grid(learns:dict, # `{name: learner}`, e.g. `{'baseline': learn_a, 'proxy': learn_b}`; a list is named `model 0`, ...
                  x:Tensor|None=None, # Normalized images (for the first learner); its training mistakes if `None`
                  y:Tensor|None=None, # Their labels (needed with `x`)

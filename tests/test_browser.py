@@ -1,5 +1,5 @@
 "The tuner in a real browser: a notebook served by voila, driven with Playwright and Debian's Chromium"
-import os, shutil, socket, subprocess, sys, time
+import os, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 
@@ -51,7 +51,7 @@ def voila_url(tmp_path):
     log = open(tmp_path / 'voila.log', 'w')
     proc = subprocess.Popen([sys.executable, '-m', 'voila', str(nb), '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
                              '--show_tracebacks=True', f'--Voila.root_dir={tmp_path}'],
-                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f'http://127.0.0.1:{port}/'
     try:
         for _ in range(120):
@@ -62,9 +62,11 @@ def voila_url(tmp_path):
         else: pytest.fail('voila did not start in 60 s')
         yield url
     finally:
-        proc.terminate()
-        try: proc.wait(10)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+        proc.terminate()                      # voila shuts its kernel down on SIGTERM
+        try: proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)   # its own session: voila and the kernel it started
+            proc.wait()
         log.close()
 
 def srcs(page, cls): return page.eval_on_selector_all(f'.pa-preview img.{cls}', 'els => els.map(e => e.src)')

@@ -10,6 +10,8 @@ from .core import *
 from .cams import *
 from .data import *
 from .callback import *
+from .viz import *
+from .tuner import *
 from .cli import train_arm, run_pair, make_learner
-from . import core, cams, data, callback
-__all__ = [*core.__all__, *cams.__all__, *data.__all__, *callback.__all__, 'train_arm', 'run_pair', 'make_learner']
+from . import core, cams, data, callback, viz, tuner
+__all__ = [*core.__all__, *cams.__all__, *data.__all__, *callback.__all__, *viz.__all__, *tuner.__all__, 'train_arm', 'run_pair', 'make_learner']

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #255ad8b3
 from __future__ import annotations
-import gzip, re
+import gzip, random, re
 from pathlib import Path
 import numpy as np, torch
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, IndexSplitter, PILImage,
@@ -36,7 +36,7 @@ def arrays_dls(images:np.ndarray, # uint8 images, (N, H, W) grayscale or (N, H, 
                bs:int=64, # Batch size
                valid_idx=None, # Indices of the validation images; a seeded random split if `None`
                valid_pct:float=0.2, # Share of images for validation when `valid_idx` is `None`
-               seed:int=42, # Seed of the random split
+               seed:int=42, # Seed of the random split and of the batch order
                batch_tfms=None, # Batch transforms before `Normalize` (e.g. `aug_transforms()`)
                device=None, # Device of the batches; fastai's default device if `None`
                **kwargs # Passed to `DataBlock.dataloaders`
@@ -51,7 +51,9 @@ def arrays_dls(images:np.ndarray, # uint8 images, (N, H, W) grayscale or (N, H, 
     splitter = RandomSplitter(valid_pct, seed=seed) if valid_idx is None else IndexSplitter(valid_idx)
     dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ArrayImage(images), get_y=ItemOf(labels), splitter=splitter, item_tfms=Resize(size, method='squish'),
                        batch_tfms=[*(batch_tfms or []), Normalize.from_stats(*imagenet_stats)])
-    return dblock.dataloaders(np.arange(len(images)), bs=bs, device=device, **kwargs)
+    dls = dblock.dataloaders(np.arange(len(images)), bs=bs, device=device, **kwargs)
+    for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed + i)  # the batch order follows `seed` too, not Python's global RNG
+    return dls
 
 # %% ../nbs/02_data.ipynb #38499cd2
 def digits_dls(size:int=64, # Side of the upscaled images

@@ -147,6 +147,9 @@ def before_train(self:ProxyAttention):
     if not self.active: return
     self.collecting = self.flags[self.epoch]
     self._collected, self._n_wrong, self._injected = [], 0, None
+    if self.collecting:  # the most images this step can keep: subset of every training sample, at most max_images
+        n_max = math.ceil(self.subset * len(self.dls.train) * self.dls.train.bs)
+        self._cap = n_max if self.max_images is None else min(n_max, self.max_images)
     self.seen.append(0)
     self._plan = self._plan_epoch()
 
@@ -209,9 +212,18 @@ def after_pred(self:ProxyAttention):
         x, y = self.xb[0], self.yb[0]
         wrong = pred.argmax(-1) != y
         if self._injected is not None: wrong[self._injected] = False
-        if not wrong.any(): return
-        self._n_wrong += int(wrong.sum())
-        self._collected.append((self._pixels.to_uint8(x[wrong]).cpu(), y[wrong].as_subclass(Tensor).cpu()))
+        n = int(wrong.sum())
+        self._n_wrong += n
+        if not n or not self._cap: return
+        keys = torch.rand(n, generator=self.gen)
+        self._collected.append((keys, self._pixels.to_uint8(x[wrong]).cpu(), y[wrong].as_subclass(Tensor).cpu()))
+        if sum(len(c[0]) for c in self._collected) > 2 * self._cap: self._collected = [_smallest_keys(self._collected, self._cap)]
+
+def _smallest_keys(collected:list, k:int) -> tuple:
+    "The `k` entries with the smallest random keys among `collected` `(keys, images, labels)` chunks"
+    keys, xs, ys = (torch.cat([c[j] for c in collected]) for j in range(3))
+    idx = keys.argsort()[:k]
+    return keys[idx], xs[idx], ys[idx]
 
 # %% ../nbs/03_callback.ipynb #f3490075
 @patch
@@ -228,9 +240,7 @@ def proxy_step(self:ProxyAttention):
     n_keep = min(round(self.subset * n_wrong), self.max_images if self.max_images is not None else n_wrong)
     made_x, made_y = [], []
     if n_keep:
-        xs, ys = torch.cat([c[0] for c in self._collected]), torch.cat([c[1] for c in self._collected])
-        keep = torch.randperm(n_wrong, generator=self.gen)[:n_keep]
-        xs, ys = xs[keep], ys[keep]
+        _, xs, ys = _smallest_keys(self._collected, n_keep)   # a uniform random subset of all the mistakes
         model = unwrap_model(self.model)
         device, bs = next(model.parameters()).device, self.dls.train.bs
         preview = []

@@ -144,3 +144,22 @@ def test_get_preds_and_validate_untouched(digits):
     preds, targs = learn.get_preds()
     learn.validate()
     assert len(preds) == len(digits.valid_ds) and cb.seen == seen
+
+def test_collecting_memory_is_bounded_by_what_the_step_keeps(digits):
+    "Mistakes are buffered up to twice the step's maximum, then thinned to the smallest random keys"
+    class Spy(Callback):
+        order = ProxyAttention.order + 1
+        def before_fit(self): self.most = 0
+        def after_pred(self):
+            if self.training: self.most = max(self.most, sum(len(c[0]) for c in self.proxy_attention._collected))
+    learn = learner(digits)
+    cb, spy = ProxyAttention(schedule=['p'], subset=1.0, max_images=3, seed=0, verbose=False), Spy()
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=[cb, spy])
+    assert cb.history[0]['wrong'] > 6 and cb.history[0]['made'] == 3 and len(cb.pool_x) == 3
+    assert 3 <= spy.most <= 2 * 3   # never more than twice max_images buffered, though more were wrong
+
+def test_subset_zero_keeps_no_pixels(digits):
+    learn = learner(digits)
+    cb = ProxyAttention(schedule=['p', 1], subset=0.0, seed=0, verbose=False)
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3, cbs=cb)
+    assert cb.history[0]['wrong'] > 0 and cb.history[0]['made'] == 0 and cb.pool_x is None and cb.seen == [0, 0]

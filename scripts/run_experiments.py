@@ -12,14 +12,14 @@ stages = sys.argv[1:] or ['digits', 'fashion', 'sweep']
 for stage in stages:
     t = time.time()
     if stage == 'digits':
-        df = compare('digits', epochs=10, size=32, explain=('baseline', 'proxy'), n_explain=64,
+        df = compare('digits', epochs=6, size=48, explain=('baseline', 'proxy'), n_explain=64,
                      grid=f'{IMG}/digits_resnet18_cams.png', **common)
-        plot_compare(df[df['size'].astype(str) == '32'], save=f'{IMG}/digits_resnet18.png')
+        plot_compare(df[df['size'].astype(str) == '48'], save=f'{IMG}/digits_resnet18.png')
     elif stage == 'fashion':
-        df = compare('fashion-mnist', epochs=5, size=28, n_train=4000, n_valid=1000, **common)
+        df = compare('fashion-mnist', epochs=4, size=48, n_train=2000, n_valid=1000, **common)
         plot_compare(df, save=f'{IMG}/fashion-mnist_resnet18.png')
     elif stage == 'sweep':
-        df = sweep('threshold', [0.5, 0.85], 'digits', epochs=10, size=32, **common)
+        df = sweep('threshold', [0.5, 0.85], 'digits', epochs=6, size=48, **common)
         plot_sweep(df, 'threshold', save=f'{IMG}/digits_resnet18_threshold.png')
     print(f"== {stage}: {time.time() - t:.0f}s", flush=True)
     print(format_summary(summarize(df)).to_string(), flush=True)

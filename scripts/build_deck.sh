@@ -15,7 +15,17 @@ cp -r "$NM/reveal.js/dist" "$NM/reveal.js/plugin" deck/vendor/reveal.js/
 cp "$NM/requirejs/require.js" "$NM/jquery/dist/jquery.min.js" deck/vendor/
 # the deck has no maths: a stub for the MathJax calls of nbconvert's reveal template instead of MathJax from a CDN
 echo 'window.MathJax = {Hub: {getAllJax: function () { return []; }, Rerender: function () {}, Queue: function () {}, Config: function () {}}};' > deck/vendor/no-mathjax.js
-jupyter nbconvert --to slides --execute --no-input nbs/deck.ipynb --output-dir deck --output index \
+# slide types: a cell's `slideshow` metadata, else its marker (`<!-- slide_type: X -->` / `# slide_type: X`), which
+# survives `nbdev_clean` where the metadata may not
+python - <<'PY'
+import re, nbformat
+nb = nbformat.read('nbs/deck.ipynb', as_version=4)
+for c in nb.cells:
+    m = re.search(r'^(?:<!--|#)\s*slide_type:\s*([-\w]+)', c.source, re.M)
+    if m and 'slideshow' not in c.metadata: c.metadata['slideshow'] = {'slide_type': m.group(1)}
+nbformat.write(nb, 'deck/index.ipynb')
+PY
+jupyter nbconvert --to slides --execute --no-input deck/index.ipynb --output-dir deck --output index \
   --SlidesExporter.reveal_url_prefix=vendor/reveal.js --SlidesExporter.require_js_url=vendor/require.js \
   --SlidesExporter.jquery_url=vendor/jquery.min.js --SlidesExporter.mathjax_url=vendor/no-mathjax.js --SlidesExporter.reveal_theme=white
 out=deck/index.slides.html

@@ -16,7 +16,7 @@ for data, g in res.groupby('data', sort=False):
     if (t['param'] == 'none').all(): t = t.drop(columns=['param', 'setting'])
     print(markdown_table(t))
     secs = g[g['epoch'] == g['epochs'] - 1].groupby('arm')['seconds'].mean().round(0)
-    print('\nmean seconds per run (CPU, shared): ' + ', '.join(f"{a} {s:.0f}" for a, s in secs.items()))
+    print('\nmean wall seconds per run (a CPU shared with other jobs, load varied: not an overhead measurement): ' + ', '.join(f"{a} {s:.0f}" for a, s in secs.items()))
 ex = root/'results'/'explain.csv'
 if ex.exists():
     e = pd.read_csv(ex)

@@ -12,6 +12,9 @@ from .data import *
 from .callback import *
 from .viz import *
 from .tuner import *
+from .experiments import *
+from .metrics import *
 from .cli import train_arm, run_pair, make_learner
-from . import core, cams, data, callback, viz, tuner
-__all__ = [*core.__all__, *cams.__all__, *data.__all__, *callback.__all__, *viz.__all__, *tuner.__all__, 'train_arm', 'run_pair', 'make_learner']
+from . import core, cams, data, callback, viz, tuner, experiments, metrics
+__all__ = [*core.__all__, *cams.__all__, *data.__all__, *callback.__all__, *viz.__all__, *tuner.__all__,
+           *experiments.__all__, *metrics.__all__, 'train_arm', 'run_pair', 'make_learner']

@@ -5,6 +5,7 @@
 # %% ../nbs/04_cli.ipynb #df568ed4
 from __future__ import annotations
 import time, random
+from pathlib import Path
 import torch
 from fastcore.script import call_parse, Param
 from fastai.vision.all import vision_learner, accuracy, set_seed, default_device
@@ -12,7 +13,7 @@ from .callback import ProxyAttention
 from .data import get_dls
 
 # %% auto #0
-__all__ = ['make_learner', 'train_arm', 'run_pair', 'main']
+__all__ = ['COMMANDS', 'make_learner', 'train_arm', 'run_pair', 'main']
 
 # %% ../nbs/04_cli.ipynb #c8eb076d
 def make_learner(dls, arch:str='resnet18', pretrained:bool=False, seed:int=42, **kwargs):
@@ -56,15 +57,23 @@ def _schedule_arg(s:str|None):
     s = s.strip()
     return int(s) if s.isdigit() else s
 
+def _list_arg(s:str|None) -> list:
+    "'a,b,c' -> ['a','b','c']; values that contain commas (schedules like '5,p,4') are separated by '|' or ';'"
+    if s is None: return []
+    sep = '|' if '|' in s else ';' if ';' in s else ','
+    return [t.strip() for t in s.split(sep) if t.strip()]
+
+COMMANDS = ('run', 'compare', 'sweep')
+
 @call_parse
-def main(command:Param("What to run: 'run' trains a baseline and a proxy-attention model and compares them", str, opt=False, nargs='?', choices=['run'])='run',
+def main(command:Param("'run': a baseline and a proxy-attention model, one seed; 'compare': baseline, proxy, MixUp, CutMix over seeds; 'sweep': one proxy setting at several values vs the baseline", str, opt=False, nargs='?', choices=list(COMMANDS))='run',
          data:str='digits', # 'digits' (built in), 'fashion-mnist', a fastai URL dataset name, or an image folder
          arch:str='resnet18', # timm / torchvision model name
          epochs:int=8, # Epochs per arm
          size:int=None, # Image side (default: 64 for digits, 32 for Fashion-MNIST, 224 otherwise)
          bs:int=64, # Batch size
          lr:float=2e-3, # Maximum learning rate of the one-cycle schedule
-         seed:int=42, # Seed of the split, the weights, the batch order and the proxy selection
+         seed:int=42, # run: seed of the split, the weights, the batch order and the proxy selection
          schedule:str=None, # Proxy schedule: '5,p,9,p,4', an int k (every k epochs), default: thesis schedule scaled
          threshold:float=0.85, # CAM value above which pixels are down-weighted
          weight:float=0.1, # Down-weighting strength of 'blend'
@@ -72,15 +81,47 @@ def main(command:Param("What to run: 'run' trains a baseline and a proxy-attenti
          method:str='gradcam++', # CAM method
          replacement:str='blend', # blend, mean, max, min, halfmax or zero
          pretrained:bool=False, # Start from pretrained weights (needs a download)
+         seeds:int=3, # compare/sweep: seeds 0..seeds-1 (each sets the split or subset, the weights and the batch order)
+         arms:str='baseline,proxy,mixup,cutmix', # compare: comma-separated arms
+         out:str='results', # compare/sweep: folder of results.csv (appended; finished runs are skipped)
+         param:str=None, # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method)
+         values:str=None, # sweep: its values, '0.5,0.85' (schedules: '5,p,4|2', separated by '|')
+         explain:bool=False, # compare: explainability metrics of the baseline and proxy models into out/explain.csv
+         plot:str=None, # compare/sweep: folder for the accuracy-per-epoch figure (PNG); none if not given
+         n:int=None, # digits: use only the first n images
+         n_train:int=None, # Fashion-MNIST: a seeded random subset of the training images
+         n_valid:int=None, # Fashion-MNIST: a seeded random subset of the test images used for validation
+         num_workers:int=None, # DataLoader workers (fastai's default if not given; 0 on a busy CPU)
         ):
-    "Proxy Attention: train a baseline and a proxy-attention model on the same data and compare their accuracy"
-    print(f"proxy-attention {command}: {arch} on {data}, {epochs} epochs, seed {seed}, device {default_device()}")
-    res = run_pair(data, arch, epochs, size, bs, lr, seed, pretrained, show=True, schedule=_schedule_arg(schedule),
-                   threshold=threshold, weight=weight, subset=subset, method=method, replacement=replacement)
-    b, p = res['baseline'], res['proxy']
-    print(f"\n{res['settings']}")
-    for s in p['proxy_steps']: print(f"  proxy step after epoch {s['epoch']}: {s['wrong']} wrong, {s['made']} proxy images, {s['seconds']}s")
-    print(f"baseline accuracy:        {b['accuracy']:.4f}  ({b['seconds']}s)")
-    print(f"proxy attention accuracy: {p['accuracy']:.4f}  ({p['seconds']}s)")
-    print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything into it)")
-    return res
+    "Proxy Attention: train a baseline and a proxy-attention model (`run`), compare arms over seeds (`compare`), or sweep a setting (`sweep`)"
+    if command == 'run':
+        print(f"proxy-attention {command}: {arch} on {data}, {epochs} epochs, seed {seed}, device {default_device()}")
+        res = run_pair(data, arch, epochs, size, bs, lr, seed, pretrained, show=True, schedule=_schedule_arg(schedule),
+                       threshold=threshold, weight=weight, subset=subset, method=method, replacement=replacement)
+        b, p = res['baseline'], res['proxy']
+        print(f"\n{res['settings']}")
+        for s in p['proxy_steps']: print(f"  proxy step after epoch {s['epoch']}: {s['wrong']} wrong, {s['made']} proxy images, {s['seconds']}s")
+        print(f"baseline accuracy:        {b['accuracy']:.4f}  ({b['seconds']}s)")
+        print(f"proxy attention accuracy: {p['accuracy']:.4f}  ({p['seconds']}s)")
+        print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything into it)")
+        return res
+    from proxy_attention.experiments import compare, sweep, summarize, format_summary, plot_compare, plot_sweep
+    dls_kwargs = {k: v for k, v in dict(n=n, n_train=n_train, n_valid=n_valid, num_workers=num_workers).items() if v is not None}
+    common = dict(data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr, pretrained=pretrained, **dls_kwargs)
+    print(f"proxy-attention {command}: {arch} on {data}, {epochs} epochs, {seeds} seeds, results appended to {out}/results.csv, device {default_device()}")
+    if command == 'compare':
+        arm_list = _list_arg(arms)
+        df = compare(arms=arm_list, explain=('baseline', 'proxy') if explain else False, **common)
+        df = df[df['arm'].isin(arm_list) & (df['param'] == 'none')]
+        fig_name = f"{Path(str(data)).name}_{arch}.png"
+    else:
+        if param is None or values is None: raise ValueError("`sweep` needs --param (one of schedule, threshold, weight, subset, replacement, method) and --values")
+        df = sweep(param, _list_arg(values), **common)
+        fig_name = f"{Path(str(data)).name}_{arch}_{param}.png"
+    df = df[df['epochs'].astype(int) == epochs]
+    if plot is not None:
+        fig = plot_compare(df, save=Path(plot)/fig_name) if command == 'compare' else plot_sweep(df, param, save=Path(plot)/fig_name)
+        print(f"figure: {Path(plot)/fig_name}")
+    table = format_summary(summarize(df))
+    print(table.drop(columns=['data', 'arch']).to_string(index=False))
+    return table

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_callback.ipynb #4f8e9002
 from __future__ import annotations
-import math, time
+import math, time, warnings
 import torch, torch.nn.functional as F
 from torch import Tensor
 from fastai.callback.core import Callback
@@ -243,7 +243,7 @@ def proxy_step(self:ProxyAttention):
         _, xs, ys = _smallest_keys(self._collected, n_keep)   # a uniform random subset of all the mistakes
         model = unwrap_model(self.model)
         device, bs = next(model.parameters()).device, self.dls.train.bs
-        preview = []
+        preview, flat = [], True
         for i in range(0, n_keep, bs):
             px = xs[i:i+bs].to(device)
             pixels = px.float() / 255
@@ -252,9 +252,13 @@ def proxy_step(self:ProxyAttention):
             targets = ys[i:i+bs].to(device) if self.explain == 'label' else None
             cams, preds = compute_cams(model, x, self.method, targets=targets, layer=self._target, fast=self.fast)
             proxies = proxy_images(px, cams, self.threshold, self.weight, self.replacement)
+            flat = flat and not bool(cams.amax() > 0)
             made_x.append(proxies.cpu()); made_y.append(ys[i:i+bs])
             if sum(len(p[0]) for p in preview) < self.n_preview:
                 preview.append((px.cpu(), cams.cpu(), proxies.cpu(), ys[i:i+bs], preds.cpu()))
+        if flat: warnings.warn(f"every CAM of the proxy step after epoch {self.epoch} is flat (all zero), so the proxy images equal "
+                               f"the originals: the target layer's feature map is probably 1x1 at {tuple(xs.shape[-2:])} px (a ResNet at "
+                               "32 px); use larger images or name an earlier `layer`")
         self.preview = {k: torch.cat([p[j] for p in preview])[:self.n_preview] for j, k in enumerate(('images', 'cams', 'proxies', 'labels', 'preds'))}
     new_x = torch.cat(made_x) if made_x else None
     new_y = torch.cat(made_y) if made_y else None

@@ -19,14 +19,17 @@ def fit(dls, cb, n=3, spy=None, seed=0, lr=3e-3):
     with learn.no_bar(), learn.no_logging(): learn.fit(n, lr, cbs=[cb] + ([spy] if spy else []))
     return learn
 
-def test_fit_end_to_end_makes_and_uses_proxy_images(digits):
-    cb = ProxyAttention(schedule=['p', 2], subset=0.5, seed=0, verbose=False)
-    fit(digits, cb)
+def test_fit_end_to_end_makes_and_uses_proxy_images(digits64):
+    "64 px: the last feature map is 2x2, so CAMs have a shape and proxy images differ from their originals"
+    cb = ProxyAttention(schedule=['p', 2], subset=0.5, seed=0, verbose=False, threshold=0.5)
+    fit(digits64, cb)
     (rec,) = cb.history
     assert rec['epoch'] == 0 and rec['wrong'] > 20 and rec['kept'] == round(0.5 * rec['wrong']) == rec['made']
     assert cb.seen == [0, rec['made'], rec['made']]          # each proxy image once per following epoch
     assert cb.pool_x.dtype == torch.uint8 and len(cb.pool_x) == rec['made']
-    assert cb.preview['proxies'].shape[1:] == (3, 32, 32)
+    assert cb.preview['proxies'].shape[1:] == (3, 64, 64) and float(cb.preview['cams'].amax()) > 0.99
+    changed = (cb.preview['proxies'] != cb.preview['images']).flatten(1).any(1)
+    assert changed.any() and (cb.preview['proxies'] <= cb.preview['images']).all()   # blend only darkens
 
 def test_proxy_images_are_in_training_batches_and_never_in_validation(digits):
     spy = Spy()
@@ -163,3 +166,11 @@ def test_subset_zero_keeps_no_pixels(digits):
     cb = ProxyAttention(schedule=['p', 1], subset=0.0, seed=0, verbose=False)
     with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3, cbs=cb)
     assert cb.history[0]['wrong'] > 0 and cb.history[0]['made'] == 0 and cb.pool_x is None and cb.seen == [0, 0]
+
+def test_flat_cams_warn(digits):
+    "At 32 px a ResNet's last feature map is 1x1: every CAM is flat and proxy images would silently equal the originals"
+    learn = learner(digits)
+    cb = ProxyAttention(schedule=['p'], subset=0.5, seed=0, verbose=False)
+    with pytest.warns(UserWarning, match='flat'):
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
+    assert float(cb.preview['cams'].amax()) == 0 and torch.equal(cb.preview['proxies'], cb.preview['images'])

@@ -7,7 +7,10 @@ from __future__ import annotations
 import time, random
 from pathlib import Path
 import torch
-from fastcore.script import call_parse, Param
+from typing import Annotated
+from fastcore.script import call_parse
+try: from fastcore.script import Param   # fastcore 1.x
+except ImportError: Param = None          # fastcore 2.x declares arguments with typing.Annotated
 from fastai.vision.all import vision_learner, accuracy, set_seed, default_device
 from .callback import ProxyAttention
 from .data import get_dls
@@ -65,8 +68,12 @@ def _list_arg(s:str|None) -> list:
 
 COMMANDS = ('run', 'compare', 'sweep')
 
+def _arg(help:str, type_, **kwargs):
+    "A `call_parse` argument with argparse options, for fastcore 1.x (`Param`) and 2.x (`Annotated`) alike"
+    return Param(help, type_, **kwargs) if Param is not None else Annotated[type_, help, kwargs]
+
 @call_parse
-def main(command:Param("'run': a baseline and a proxy-attention model, one seed; 'compare': baseline, proxy, MixUp, CutMix over seeds; 'sweep': one proxy setting at several values vs the baseline", str, opt=False, nargs='?', choices=list(COMMANDS))='run',
+def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 'compare': baseline, proxy, MixUp, CutMix over seeds; 'sweep': one proxy setting at several values vs the baseline", str, opt=False, nargs='?', choices=list(COMMANDS))='run',
          data:str='digits', # 'digits' (built in), 'fashion-mnist', a fastai URL dataset name, or an image folder
          arch:str='resnet18', # timm / torchvision model name
          epochs:int=8, # Epochs per arm
@@ -89,9 +96,9 @@ def main(command:Param("'run': a baseline and a proxy-attention model, one seed;
          explain:bool=False, # compare: explainability metrics of the baseline and proxy models into out/explain.csv
          plot:str=None, # compare/sweep: folder for the accuracy-per-epoch figure (PNG); none if not given
          n:int=None, # digits: use only the first n images
-         n_train:int=None, # Fashion-MNIST: a seeded random subset of the training images
-         n_valid:int=None, # Fashion-MNIST: a seeded random subset of the test images used for validation
-         num_workers:int=None, # DataLoader workers (fastai's default if not given; 0 on a busy CPU)
+         ntrain:int=None, # Fashion-MNIST: a seeded random subset of the training images (flags have no '_': fastcore 2 spells them with '-')
+         nvalid:int=None, # Fashion-MNIST: a seeded random subset of the test images used for validation
+         workers:int=None, # DataLoader workers (fastai's default if not given; 0 on a busy CPU)
         ):
     "Proxy Attention: train a baseline and a proxy-attention model (`run`), compare arms over seeds (`compare`), or sweep a setting (`sweep`)"
     if command == 'run':
@@ -106,7 +113,7 @@ def main(command:Param("'run': a baseline and a proxy-attention model, one seed;
         print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything into it)")
         return res
     from proxy_attention.experiments import compare, sweep, summarize, format_summary, plot_compare, plot_sweep
-    dls_kwargs = {k: v for k, v in dict(n=n, n_train=n_train, n_valid=n_valid, num_workers=num_workers).items() if v is not None}
+    dls_kwargs = {k: v for k, v in dict(n=n, n_train=ntrain, n_valid=nvalid, num_workers=workers).items() if v is not None}
     common = dict(data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr, pretrained=pretrained, **dls_kwargs)
     print(f"proxy-attention {command}: {arch} on {data}, {epochs} epochs, {seeds} seeds, results appended to {out}/results.csv, device {default_device()}")
     if command == 'compare':

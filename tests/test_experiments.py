@@ -135,7 +135,7 @@ def test_cli_compare_runs(tmp_path):
     env = {**os.environ, 'PYTHONPATH': str(Path(__file__).parents[1]), 'OMP_NUM_THREADS': '1'}
     (tmp_path/'cli.py').write_text('from proxy_attention.cli import main\nmain()\n')   # what the console script does
     cmd = [sys.executable, str(tmp_path/'cli.py'), 'compare', '--arms', 'baseline,proxy',
-           '--epochs', '1', '--seeds', '1', '--size', '32', '--bs', '32', '--n', '160', '--num_workers', '0',
+           '--epochs', '1', '--seeds', '1', '--size', '32', '--bs', '32', '--n', '160', '--workers', '0',
            '--out', str(tmp_path/'res'), '--plot', str(tmp_path/'img')]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -146,7 +146,7 @@ def before_train(self:ProxyAttention):
     if self._pending: self._start_fit()
     if not self.active: return
     self.collecting = self.flags[self.epoch]
-    self._collected, self._n_wrong, self._injected = [], 0, None
+    self._collected, self._n_wrong, self._n_buffered, self._injected = [], 0, 0, None
     if self.collecting:  # the most images this step can keep: subset of every training sample, at most max_images
         n_max = math.ceil(self.subset * len(self.dls.train) * self.dls.train.bs)
         self._cap = n_max if self.max_images is None else min(n_max, self.max_images)
@@ -217,7 +217,9 @@ def after_pred(self:ProxyAttention):
         if not n or not self._cap: return
         keys = torch.rand(n, generator=self.gen)
         self._collected.append((keys, self._pixels.to_uint8(x[wrong]).cpu(), y[wrong].as_subclass(Tensor).cpu()))
-        if sum(len(c[0]) for c in self._collected) > 2 * self._cap: self._collected = [_smallest_keys(self._collected, self._cap)]
+        self._n_buffered += n
+        if self._n_buffered > 2 * self._cap:
+            self._collected, self._n_buffered = [_smallest_keys(self._collected, self._cap)], self._cap
 
 def _smallest_keys(collected:list, k:int) -> tuple:
     "The `k` entries with the smallest random keys among `collected` `(keys, images, labels)` chunks"

@@ -111,7 +111,7 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
         print(f"baseline accuracy:        {b['accuracy']:.4f}  ({b['seconds']}s)")
         print(f"proxy attention accuracy: {p['accuracy']:.4f}  ({p['seconds']}s)")
         print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything into it)")
-        return res
+        return   # the console script exits with `main()`'s value: results are for `run_pair` / `compare` / `sweep` to return
     from proxy_attention.experiments import compare, sweep, summarize, format_summary, plot_compare, plot_sweep
     dls_kwargs = {k: v for k, v in dict(n=n, n_train=ntrain, n_valid=nvalid, num_workers=workers).items() if v is not None}
     common = dict(data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr, pretrained=pretrained, **dls_kwargs)
@@ -131,4 +131,3 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
         print(f"figure: {Path(plot)/fig_name}")
     table = format_summary(summarize(df))
     print(table.drop(columns=['data', 'arch']).to_string(index=False))
-    return table

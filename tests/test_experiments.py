@@ -133,7 +133,7 @@ def test_cli_parses():
 
 def test_cli_compare_runs(tmp_path):
     env = {**os.environ, 'PYTHONPATH': str(Path(__file__).parents[1]), 'OMP_NUM_THREADS': '1'}
-    (tmp_path/'cli.py').write_text('from proxy_attention.cli import main\nmain()\n')   # what the console script does
+    (tmp_path/'cli.py').write_text('import sys\nfrom proxy_attention.cli import main\nsys.exit(main())\n')   # what the console script does (exit status = main's value)
     cmd = [sys.executable, str(tmp_path/'cli.py'), 'compare', '--arms', 'baseline,proxy',
            '--epochs', '1', '--seeds', '1', '--size', '32', '--bs', '32', '--n', '160', '--workers', '0',
            '--out', str(tmp_path/'res'), '--plot', str(tmp_path/'img')]

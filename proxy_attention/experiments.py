@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_experiments.ipynb #f9da1e6a
 from __future__ import annotations
-import math, time, inspect, warnings
+import math, time, inspect
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import ifnone
@@ -94,11 +94,7 @@ def _fit_run(dls, cfg:dict, arm:str, param:str, setting:str, seed:int, cbs:list)
     learn, _ = train_arm(dls, cfg['arch'], cfg['epochs'], cfg['lr'], seed, [*cbs, timer], cfg['pretrained'], show=False)
     made = {}
     for cb in cbs:
-        for h in getattr(cb, 'history', []): made[h['epoch']] = made.get(h['epoch'], 0) + h['made']
-        cams = (getattr(cb, 'preview', None) or {}).get('cams')
-        if cams is not None and len(cams) and float(cams.max()) == 0:
-            warnings.warn(f"{arm}: every CAM of the last proxy step is 0, so the proxy images equal the originals; the target layer's "
-                          f"feature map is probably 1x1 at size {cfg['size']} ({cfg['arch']}): use larger images or an earlier `layer`")
+        for h in getattr(cb, 'history', []): made[h['epoch']] = made.get(h['epoch'], 0) + h['made']   # (ProxyAttention itself warns about flat CAMs)
     rows = [dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, epoch=i, train_loss=float(v[0]), valid_loss=float(v[1]),
                  accuracy=float(v[2]), seconds=timer.times[i], proxy_images=made.get(i, 0), callback=' '.join(map(repr, cbs)) or 'none')
             for i, v in enumerate(learn.recorder.values)]

@@ -4,19 +4,22 @@
 
 # %% ../nbs/03_callback.ipynb #4f8e9002
 from __future__ import annotations
-import math, time, warnings
+import inspect, math, time, warnings
 import torch, torch.nn.functional as F
 from torch import Tensor
+from fastcore.basics import patch, store_attr
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
 from fastai.callback.mixup import MixHandler
 from fastai.data.transforms import Normalize
-from .core import check_fraction, check_choice, parse_schedule, flags_to_schedule, proxy_images, REPLACEMENTS
+from .core import (check_fraction, check_choice, check_schedule, parse_schedule, proxy_images, REPLACEMENTS,
+                                  ProxyAttentionWarning)
 from .cams import compute_cams, find_target_layer, CAM_METHODS
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'find_normalize', 'PixelSpace', 'unwrap_model', 'all_ranks_sum', 'ProxyAttention']
+__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'find_normalize', 'PixelSpace', 'unwrap_model', 'all_ranks_sum',
+           'check_settings', 'ProxyAttention', 'flat_cams_message']
 
 # %% ../nbs/03_callback.ipynb #72192a25
 def find_normalize(dls) -> Normalize|None:
@@ -67,7 +70,29 @@ def all_ranks_sum(values:list, device=None) -> list:
     return t.tolist()
 
 # %% ../nbs/03_callback.ipynb #f42d9664
-MODES, POOLS, EXPLAIN = ('replace', 'add'), ('keep', 'replace'), ('pred', 'label')
+MODES, POOLS, EXPLAIN, FEEDS = ('replace', 'add'), ('keep', 'replace'), ('pred', 'label'), ('every_epoch', 'proxy_epochs')
+
+def _check_max_images(name, value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"`{name}` must be None or an int >= 0, got {value!r}")
+    return value
+
+def _check_layer(name, value):
+    if value is not None and not isinstance(value, (str, torch.nn.Module)):
+        raise ValueError(f"`{name}` must be None, a module name or a module, got {value!r}")
+    return value
+
+_SETTINGS = dict(threshold=check_fraction, weight=check_fraction, subset=check_fraction,
+                 method=lambda n, v: check_choice(n, v, CAM_METHODS), replacement=lambda n, v: check_choice(n, v, REPLACEMENTS),
+                 schedule=lambda n, v: check_schedule(v), feed=lambda n, v: check_choice(n, v, FEEDS),
+                 max_images=_check_max_images, mode=lambda n, v: check_choice(n, v, MODES),
+                 pool=lambda n, v: check_choice(n, v, POOLS), explain=lambda n, v: check_choice(n, v, EXPLAIN), layer=_check_layer)
+
+def check_settings(**settings) -> dict:
+    "`ProxyAttention` settings checked and normalized; each error names the setting, the value and what is accepted"
+    unknown = sorted(set(settings) - set(_SETTINGS))
+    if unknown: raise ValueError(f"unknown proxy-attention setting(s) {', '.join(unknown)}; the settings are {', '.join(_SETTINGS)}")
+    return {k: _SETTINGS[k](k, v) for k, v in settings.items()}
 
 class ProxyAttention(Callback):
     "Make proxy images from the training mistakes with a CAM of the current model, and train on them"
@@ -78,10 +103,11 @@ class ProxyAttention(Callback):
     def __init__(self,
                  threshold:float=0.85, # CAM value above which a pixel is replaced
                  weight:float=0.1, # How strongly `blend` darkens a salient pixel
-                 subset:float=0.2, # Share of the wrong training samples turned into proxy images
+                 subset:float=0.2, # Share of the wrong training samples turned into proxy images (`ceil`, as the thesis)
                  method:str='gradcam++', # CAM method, one of `CAM_METHODS`
                  replacement:str='blend', # What a salient pixel becomes, one of `REPLACEMENTS`
                  schedule=None, # Thesis list `[5,'p',9,'p',4]`, an int k (every k epochs), or None (thesis default scaled)
+                 feed:str='every_epoch', # Epochs that train on the pool: 'every_epoch' after it is made, or 'proxy_epochs' (thesis)
                  max_images:int|None=None, # At most this many proxy images per proxy step
                  mode:str='replace', # 'replace': proxy images take the place of originals; 'add': appended to batches
                  pool:str='keep', # 'keep': pool grows across proxy steps (thesis); 'replace': latest step only
@@ -92,20 +118,10 @@ class ProxyAttention(Callback):
                  n_preview:int=16, # Keep this many originals, CAMs and proxy images of the last step in `preview`
                  verbose:bool=True, # Report each proxy step in the progress output
                 ):
-        self.threshold, self.weight, self.subset = check_fraction('threshold', threshold), check_fraction('weight', weight), check_fraction('subset', subset)
-        self.method = check_choice('method', method, CAM_METHODS)
-        self.replacement = check_choice('replacement', replacement, REPLACEMENTS)
-        self.mode, self.pool = check_choice('mode', mode, MODES), check_choice('pool', pool, POOLS)
-        self.explain = check_choice('explain', explain, EXPLAIN)
-        if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 0):
-            raise ValueError(f"`max_images` must be None or an int >= 0, got {max_images!r}")
-        if layer is not None and not isinstance(layer, (str, torch.nn.Module)):
-            raise ValueError(f"`layer` must be None, a module name or a module, got {layer!r}")
-        parse_schedule(schedule, 1 if isinstance(schedule, int) or schedule is None else 0) if not isinstance(schedule, (list, tuple, str)) else None
-        self.schedule, self.max_images, self.layer, self.fast, self.seed = schedule, max_images, layer, fast, seed
-        self.n_preview, self.verbose = n_preview, verbose
+        store_attr()
+        self.__dict__.update(check_settings(**{k: getattr(self, k) for k in _SETTINGS}))
         self.history, self.seen = [], []
-        self.active = self.collecting = self._pending = False
+        self._pending = self.collecting = False
         super().__init__()
         self._init_state()  # fastai's Callback.__init__ does not run Stateful's
 
@@ -114,49 +130,54 @@ class ProxyAttention(Callback):
         self.pool_x = self.pool_y = self.preview = self._target = self._pixels = None
         self._collected, self._plan = [], None
 
-# %% ../nbs/03_callback.ipynb #8798e5cc
-from fastcore.basics import patch
-
-@patch
-def __repr__(self:ProxyAttention):
-    defaults = ProxyAttention.__init__.__defaults__
-    names = ProxyAttention.__init__.__code__.co_varnames[1:1+len(defaults)]
-    args = [f"{n}={getattr(self, n)!r}" for n, d in zip(names, defaults)
-            if n not in ('verbose', 'n_preview') and getattr(self, n) != d]
-    return f"ProxyAttention({', '.join(args)})"
+    def __repr__(self):
+        "The settings that differ from the defaults, as code to paste"
+        params = inspect.signature(type(self)).parameters.values()
+        args = [f"{p.name}={getattr(self, p.name)!r}" for p in params
+                if p.name not in ('verbose', 'n_preview') and getattr(self, p.name) != p.default]
+        return f"{type(self).__name__}({', '.join(args)})"
 
 # %% ../nbs/03_callback.ipynb #b33b6c80
 @patch
-def before_fit(self:ProxyAttention): self._pending = True
+def before_fit(self:ProxyAttention):
+    "Off under `lr_find`; otherwise the fit's state starts at its first training phase"
+    self.run = not any(isinstance(cb, LRFinder) for cb in self.learn.cbs)
+    self._pending = True
 
 @patch
 def _start_fit(self:ProxyAttention):
-    self._pending = False
-    self.active = not any(isinstance(cb, LRFinder) for cb in self.learn.cbs)
-    if not self.active: return
+    self._pending, self._checked = False, False
     self._init_state()
     self.flags = parse_schedule(self.schedule, self.n_epoch)
+    if self.schedule is None and not any(self.flags):
+        warnings.warn(f"a {self.n_epoch}-epoch fit is too short for the default schedule (no proxy step in the first or the last "
+                      "epoch): this fit makes no proxy images; pass `schedule=` to place one", ProxyAttentionWarning)
     self.gen = torch.Generator().manual_seed(self.seed if self.seed is not None else int(torch.randint(2**62, (1,)).item()))
     self._pixels = PixelSpace(self.dls)
-    self.history, self.seen, self._checked = [], [], False
+    self.history, self.seen = [], []
     if isinstance(self.layer, str): find_target_layer(unwrap_model(self.model), layer=self.layer)  # a wrong name fails now, not epochs later
 
 @patch
 def before_train(self:ProxyAttention):
+    "Start the fit if this is its first epoch; plan which pool images go into this epoch's batches"
     if self._pending: self._start_fit()
-    if not self.active: return
     self.collecting = self.flags[self.epoch]
     self._collected, self._n_wrong, self._n_buffered, self._injected = [], 0, 0, None
     if self.collecting:  # the most images this step can keep: subset of every training sample, at most max_images
-        n_max = math.ceil(self.subset * len(self.dls.train) * self.dls.train.bs)
-        self._cap = n_max if self.max_images is None else min(n_max, self.max_images)
+        self._cap = _n_kept(self.subset, len(self.dls.train) * self.dls.train.bs, self.max_images)
     self.seen.append(0)
     self._plan = self._plan_epoch()
+
+def _n_kept(subset:float, n_wrong:int, max_images:int|None) -> int:
+    "How many of `n_wrong` mistakes a proxy step keeps: `ceil(subset * n_wrong)` as the thesis, at most `max_images`"
+    n = math.ceil(subset * n_wrong - 1e-9)   # 0.3 * 10 is 3.0000000000000004 in floating point
+    return n if max_images is None else min(n, max_images)
 
 @patch
 def _plan_epoch(self:ProxyAttention):
     "Which pool images go into which batch this epoch: each once, spread evenly over the batches"
     if self.pool_x is None or not len(self.pool_x): return None
+    if self.feed == 'proxy_epochs' and not self.collecting: return None
     n_iter, bs = len(self.dls.train), self.dls.train.bs
     perm = torch.randperm(len(self.pool_x), generator=self.gen)
     if self.mode == 'replace': perm = perm[:n_iter*bs]  # a pool larger than an epoch: a random part of it per epoch
@@ -165,34 +186,36 @@ def _plan_epoch(self:ProxyAttention):
 # %% ../nbs/03_callback.ipynb #b42a1909
 @patch
 def before_batch(self:ProxyAttention):
-    if not self.active or not self.training or self._pending: return
-    if not self._checked:
-        self._check_batch()
-        # one dry forward on one image: a model with nothing to explain fails at the first batch
-        if any(self.flags): self._target = find_target_layer(unwrap_model(self.model), self.xb[0][:1], self.layer)
-        self._checked = True
+    "Check the fit's first batch; put this batch's share of the pool into it"
+    if not self._checked: self._check_first_batch()
     self._injected = None
-    if self._plan is None or self.iter >= len(self._plan): return
-    idx = self._plan[self.iter]
+    if self._plan is not None and self.iter < len(self._plan) and len(self._plan[self.iter]): self._inject(self._plan[self.iter])
+
+@patch
+def _inject(self:ProxyAttention, idx:Tensor):
+    "Pool images `idx` into the batch, with their labels: in place of random originals (`replace`) or appended (`add`)"
     x, y = self.xb[0], self.yb[0]
     if self.mode == 'replace': idx = idx[:len(x)]
-    if not len(idx): return
     px = self.pool_x[idx].to(x.device, non_blocking=True)
-    if px.shape[-2:] != x.shape[-2:]: px = F.interpolate(px.float(), size=x.shape[-2:], mode='bilinear', align_corners=False).round().clamp(0, 255)
-    px = self._pixels.from_uint8(px, x.dtype)
-    py = self.pool_y[idx].to(y.device, non_blocking=True).to(y.dtype)
+    if px.shape[-2:] != x.shape[-2:]: px = _resize_u8(px, x.shape[-2:])
+    px = self._pixels.from_uint8(px, x.dtype).as_subclass(type(x))
+    py = self.pool_y[idx].to(y.device, non_blocking=True).to(y.dtype).as_subclass(type(y))
     if self.mode == 'replace':
         pos = torch.randperm(len(x), generator=self.gen)[:len(idx)].to(x.device)
-        x, y = x.index_copy(0, pos, px.as_subclass(type(x))), y.index_copy(0, pos, py.as_subclass(type(y)))
+        x, y = x.index_copy(0, pos, px), y.index_copy(0, pos, py)
     else:
         pos = torch.arange(len(x), len(x) + len(idx), device=x.device)
-        x, y = torch.cat([x, px.as_subclass(type(x))]), torch.cat([y, py.as_subclass(type(y))])
+        x, y = torch.cat([x, px]), torch.cat([y, py])
     self.learn.xb, self.learn.yb = (x, *self.xb[1:]), (y, *self.yb[1:])
     self._injected = pos
     self.seen[-1] += len(idx)
 
+def _resize_u8(x:Tensor, size) -> Tensor:
+    "uint8 images `(N, C, h, w)` resized bilinearly to `size`, still uint8"
+    return F.interpolate(x.float(), size=tuple(size), mode='bilinear', align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
+
 @patch
-def _check_batch(self:ProxyAttention):
+def _check_first_batch(self:ProxyAttention):
     x, y = self.xb[0] if len(self.xb) else None, self.yb[0] if len(self.yb) else None
     if not isinstance(x, Tensor) or x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"ProxyAttention needs image batches (N, C, H, W) of floats as the first input; got {type(x).__name__} "
@@ -201,11 +224,15 @@ def _check_batch(self:ProxyAttention):
         raise ValueError("ProxyAttention needs single-label classification targets (one integer class per image); "
                          f"got {type(y).__name__} of shape {tuple(getattr(y, 'shape', ()))} and dtype {getattr(y, 'dtype', None)} "
                          "(multi-label or regression targets are not supported)")
+    # one dry forward on one image: a model with nothing to explain fails at the first batch
+    if any(self.flags): self._target = find_target_layer(unwrap_model(self.model), x[:1], self.layer)
+    self._checked = True
 
 # %% ../nbs/03_callback.ipynb #d06e3c52
 @patch
 def after_pred(self:ProxyAttention):
-    if not self.active or not self.training or not self.collecting or self._pending: return
+    "In a proxy epoch: keep this batch's mistakes (not the proxy images fed in), bounded by what the step can use"
+    if not self.collecting: return
     pred = self.pred[0] if isinstance(self.pred, (tuple, list)) else self.pred
     if pred.ndim != 2: raise ValueError(f"ProxyAttention needs class scores (N, n_classes) from the model, got shape {tuple(pred.shape)}")
     with torch.no_grad():
@@ -230,48 +257,70 @@ def _smallest_keys(collected:list, k:int) -> tuple:
 # %% ../nbs/03_callback.ipynb #f3490075
 @patch
 def after_train(self:ProxyAttention):
-    if not self.active or not self.collecting: return
+    "After a proxy epoch's training phase, before validation: the proxy step"
+    if not self.collecting: return
     try: self.proxy_step()
     finally: self._collected, self.collecting = [], False
 
 @patch
 def proxy_step(self:ProxyAttention):
-    "Turn the collected mistakes into proxy images and add them to the pool"
+    "Turn a random subset of the collected mistakes into proxy images and add them to the pool"
     start = time.perf_counter()
-    n_wrong = self._n_wrong
-    n_keep = min(round(self.subset * n_wrong), self.max_images if self.max_images is not None else n_wrong)
-    made_x, made_y = [], []
-    if n_keep:
-        _, xs, ys = _smallest_keys(self._collected, n_keep)   # a uniform random subset of all the mistakes
-        model = unwrap_model(self.model)
-        device, bs = next(model.parameters()).device, self.dls.train.bs
-        preview, flat = [], True
-        for i in range(0, n_keep, bs):
-            px = xs[i:i+bs].to(device)
-            pixels = px.float() / 255
-            x = self._pixels.encode(pixels)
-            if self._target is None: self._target = find_target_layer(model, x, self.layer)
-            targets = ys[i:i+bs].to(device) if self.explain == 'label' else None
-            cams, preds = compute_cams(model, x, self.method, targets=targets, layer=self._target, fast=self.fast)
-            proxies = proxy_images(px, cams, self.threshold, self.weight, self.replacement)
-            flat = flat and not bool(cams.amax() > 0)
-            made_x.append(proxies.cpu()); made_y.append(ys[i:i+bs])
-            if sum(len(p[0]) for p in preview) < self.n_preview:
-                preview.append((px.cpu(), cams.cpu(), proxies.cpu(), ys[i:i+bs], preds.cpu()))
-        if flat: warnings.warn(f"every CAM of the proxy step after epoch {self.epoch} is flat (all zero), so the proxy images equal "
-                               f"the originals: the target layer's feature map is probably 1x1 at {tuple(xs.shape[-2:])} px (a ResNet at "
-                               "32 px); use larger images or name an earlier `layer`")
-        self.preview = {k: torch.cat([p[j] for p in preview])[:self.n_preview] for j, k in enumerate(('images', 'cams', 'proxies', 'labels', 'preds'))}
-    new_x = torch.cat(made_x) if made_x else None
-    new_y = torch.cat(made_y) if made_y else None
-    if new_x is not None:
-        if self.pool == 'keep' and self.pool_x is not None and self.pool_x.shape[1:] == new_x.shape[1:]:
-            new_x, new_y = torch.cat([self.pool_x, new_x]), torch.cat([self.pool_y, new_y])
-        self.pool_x, self.pool_y = new_x, new_y
-    elif self.pool == 'replace': self.pool_x = self.pool_y = None
-    if self.pool_x is not None and torch.cuda.is_available(): self.pool_x = self.pool_x.pin_memory()
-    made, pool = 0 if new_x is None else n_keep, 0 if self.pool_x is None else len(self.pool_x)
-    wrong, kept, made, pool = map(int, all_ranks_sum([n_wrong, n_keep, made, pool]))   # over all ranks
+    xs, ys = self.select_mistakes()
+    made_x, made_y = self.make_proxies(xs, ys) if len(xs) else (None, None)
+    self.add_to_pool(made_x, made_y)
+    self._record(len(xs), start)
+
+@patch
+def select_mistakes(self:ProxyAttention) -> tuple:
+    "A uniform random `ceil(subset * wrong)` (at most `max_images`) of the mistakes collected this epoch: uint8 images, labels"
+    n_keep = _n_kept(self.subset, self._n_wrong, self.max_images)
+    if not n_keep or not self._collected: return torch.zeros(0, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
+    _, xs, ys = _smallest_keys(self._collected, n_keep)
+    return xs, ys
+
+@patch
+def make_proxies(self:ProxyAttention, xs:Tensor, ys:Tensor) -> tuple:
+    "Proxy images (uint8) of uint8 images `xs` with true labels `ys`, from CAMs of the learner's current model"
+    model = unwrap_model(self.model)
+    device, bs = next(model.parameters()).device, self.dls.train.bs
+    if self._pixels is None: self._pixels = PixelSpace(self.dls)
+    made, preview, flat = [], [], True
+    for i in range(0, len(xs), bs):
+        px, y = xs[i:i+bs].to(device), ys[i:i+bs].to(device)
+        x = self._pixels.encode(px.float() / 255)
+        if self._target is None: self._target = find_target_layer(model, x, self.layer)
+        cams, preds = compute_cams(model, x, self.method, targets=y if self.explain == 'label' else None, layer=self._target, fast=self.fast)
+        proxies = proxy_images(px, cams, self.threshold, self.weight, self.replacement)
+        flat = flat and not bool(cams.amax() > 0)
+        made.append(proxies.cpu())
+        if sum(len(p[0]) for p in preview) < self.n_preview: preview.append((px.cpu(), cams.cpu(), proxies.cpu(), y.cpu(), preds.cpu()))
+    if flat: warnings.warn(flat_cams_message(xs.shape[-2:], f"the proxy step after epoch {getattr(self, 'epoch', 0)}"), ProxyAttentionWarning)
+    self.preview = {k: torch.cat([p[j] for p in preview])[:self.n_preview] for j, k in enumerate(('images', 'cams', 'proxies', 'labels', 'preds'))}
+    return torch.cat(made), ys.clone()
+
+def flat_cams_message(size, where:str) -> str:
+    "Why every CAM of `where` is flat, and what to do about it"
+    return (f"every CAM of {where} is flat (all zero), so its proxy images equal the originals: the target layer's feature map "
+            f"is probably 1x1 at {tuple(size)} px (a ResNet at 32 px); use larger images or name an earlier `layer`")
+
+@patch
+def add_to_pool(self:ProxyAttention, x:Tensor|None, y:Tensor|None):
+    "Add proxy images `x` (uint8) with labels `y` to the pool (`pool='keep'`) or make them the pool (`pool='replace'`)"
+    if x is None:
+        if self.pool == 'replace': self.pool_x = self.pool_y = None
+        return
+    if self.pool == 'keep' and self.pool_x is not None:
+        old = self.pool_x if self.pool_x.shape[-2:] == x.shape[-2:] else _resize_u8(self.pool_x, x.shape[-2:])  # progressive resizing
+        x, y = torch.cat([old, x]), torch.cat([self.pool_y, y])
+    if next(unwrap_model(self.model).parameters()).is_cuda: x = x.pin_memory()   # fed with non_blocking copies
+    self.pool_x, self.pool_y = x, y
+
+@patch
+def _record(self:ProxyAttention, made:int, start:float):
+    "The step's record, summed over all ranks, into `history` and the progress output"
+    pool = 0 if self.pool_x is None else len(self.pool_x)
+    wrong, kept, made, pool = map(int, all_ranks_sum([self._n_wrong, made, made, pool]))
     rec = dict(epoch=self.epoch, wrong=wrong, kept=kept, made=made, pool=pool, seconds=round(time.perf_counter() - start, 3))
     self.history.append(rec)
     if self.verbose and (not _distributed() or dist.get_rank() == 0): self._report(rec)
@@ -286,16 +335,19 @@ def _report(self:ProxyAttention, rec):
 
 # %% ../nbs/03_callback.ipynb #5dc14d06
 @patch
-def after_cancel_train(self:ProxyAttention): self._collected, self._plan, self.collecting = [], None, False
+def after_cancel_train(self:ProxyAttention):
+    "A cancelled training phase makes no proxy step: drop its buffers"
+    self._collected, self._plan, self.collecting = [], None, False
 
 @patch
 def after_cancel_fit(self:ProxyAttention):
-    if not self.active: return  # e.g. lr_find's cancelled fit: nothing of ours ran
+    "A cancelled fit keeps no pool"
     self.after_cancel_train()
     self.pool_x = self.pool_y = None
 
 @patch
 def after_fit(self:ProxyAttention):
+    "Drop the fit's buffers; the pool, `preview` and `history` stay for inspection until the next fit"
     self._pending = False
     self._collected, self._plan, self._target = [], None, None
 

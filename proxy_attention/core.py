@@ -9,10 +9,13 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['REPLACEMENTS', 'check_fraction', 'check_choice', 'default_schedule', 'flags_to_schedule', 'parse_schedule',
-           'proxy_images']
+__all__ = ['REPLACEMENTS', 'ProxyAttentionWarning', 'check_fraction', 'check_choice', 'default_schedule', 'flags_to_schedule',
+           'check_schedule', 'parse_schedule', 'proxy_images']
 
 # %% ../nbs/00_core.ipynb #de92b6c4
+class ProxyAttentionWarning(UserWarning):
+    "What proxy attention warns about: a setting that makes the method do nothing, or less than asked"
+
 def check_fraction(name:str, value) -> float:
     "Return `value` as a float if it lies in [0, 1], else raise a `ValueError` naming `name`"
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value) and 0 <= value <= 1
@@ -30,9 +33,9 @@ def default_schedule(n_epoch:int, n_proxy:int=4) -> list:
     "The thesis's best schedule (`n_proxy` proxy epochs spread evenly) scaled to `n_epoch` epochs, in thesis form"
     if isinstance(n_epoch, bool) or not isinstance(n_epoch, int) or n_epoch < 0:
         raise ValueError(f"`n_epoch` must be a non-negative int, got {n_epoch!r}")
-    # proxy epochs sit at the middle of n_proxy equal segments, as 5,15,25,35 do in 40 epochs
-    proxy = sorted({(2*j+1)*n_epoch // (2*n_proxy) for j in range(n_proxy)} - {n_epoch-1})
-    return flags_to_schedule([i in proxy for i in range(n_epoch)])
+    # the middles of n_proxy equal segments, rounded half up (5, 15, 25, 35 of 40), kept inside [1, n_epoch-2]
+    proxy = {((2*j+1)*n_epoch + n_proxy) // (2*n_proxy) for j in range(n_proxy)}
+    return flags_to_schedule([1 <= i <= n_epoch - 2 and i in proxy for i in range(n_epoch)])
 
 def flags_to_schedule(flags) -> list:
     "Thesis form (`[5,'p',4]`) of a list of per-epoch proxy flags"
@@ -46,24 +49,32 @@ def flags_to_schedule(flags) -> list:
     return out
 
 # %% ../nbs/00_core.ipynb #2e2df6c3
-def parse_schedule(schedule, n_epoch:int) -> list:
-    "One flag per epoch of an `n_epoch` fit, `True` where that epoch is a proxy epoch"
-    if schedule is None: schedule = default_schedule(n_epoch)
+def check_schedule(schedule):
+    "`schedule` in normal form — `None`, an int >= 1, or a list of ints >= 0 and `'p'` — from any accepted form, text included"
     if isinstance(schedule, str):
         s = schedule.strip()
         schedule = int(s) if s.isdigit() else [int(t) if t.isdigit() else t for t in s.replace(',', ' ').split()]
+    if schedule is None: return None
     if isinstance(schedule, numbers.Integral) and not isinstance(schedule, bool):
         if schedule < 1: raise ValueError(f"`schedule` as an int is the gap between proxy epochs and must be >= 1, got {schedule!r}")
-        return [(i+1) % schedule == 0 and i < n_epoch-1 for i in range(n_epoch)]
+        return int(schedule)
     if not isinstance(schedule, (list, tuple)):
         raise ValueError(f"`schedule` must be None, an int, or a list of ints and 'p' like [5,'p',9,'p',4]; got {schedule!r}")
-    flags = []
+    out = []
     for tok in schedule:
-        if isinstance(tok, str) and tok.lower() == 'p': flags.append(True)
-        elif isinstance(tok, numbers.Integral) and not isinstance(tok, bool) and tok >= 0: flags += [False]*int(tok)
+        if isinstance(tok, str) and tok.lower() == 'p': out.append('p')
+        elif isinstance(tok, numbers.Integral) and not isinstance(tok, bool) and tok >= 0: out.append(int(tok))
         else: raise ValueError(f"`schedule` entries must be non-negative ints or 'p'; got {tok!r} in {schedule!r}")
+    return out
+
+def parse_schedule(schedule, n_epoch:int) -> list:
+    "One flag per epoch of an `n_epoch` fit, `True` where that epoch is a proxy epoch"
+    schedule = check_schedule(schedule)
+    if schedule is None: schedule = default_schedule(n_epoch)
+    if isinstance(schedule, int): return [(i+1) % schedule == 0 and i < n_epoch-1 for i in range(n_epoch)]
+    flags = [f for tok in schedule for f in ([True] if tok == 'p' else [False]*tok)]
     if len(flags) != n_epoch:
-        raise ValueError(f"`schedule` {list(schedule)!r} spans {len(flags)} epochs but the fit has n_epoch={n_epoch}; "
+        raise ValueError(f"`schedule` {schedule!r} spans {len(flags)} epochs but the fit has n_epoch={n_epoch}; "
                          "make them equal, or pass an int (a proxy epoch every k epochs) or None (the default, scaled to the fit)")
     return flags
 

@@ -10,9 +10,9 @@ import numpy as np, torch
 from torch import Tensor
 import matplotlib
 from matplotlib.figure import Figure
-from .core import check_fraction, check_choice, proxy_images, REPLACEMENTS
+from .core import check_fraction, check_choice, proxy_images, REPLACEMENTS, ProxyAttentionWarning
 from .cams import compute_cams, preserved_state, CAM_METHODS
-from .callback import PixelSpace, unwrap_model, EXPLAIN
+from .callback import PixelSpace, unwrap_model, EXPLAIN, flat_cams_message
 
 # %% auto #0
 __all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'Grid', 'find_mistakes', 'flat_cams_note', 'attention_grid', 'preview_grid',
@@ -174,8 +174,7 @@ def _names(idx, vocab) -> list:
 def flat_cams_note(cams:Tensor) -> str:
     "A hint when every CAM is constant (all zero after scaling), else `''`"
     if len(cams) and float(torch.as_tensor(cams).amax()) == 0:
-        return ("every CAM is flat (all zero): the target layer's feature map is probably 1x1 at this image size "
-                "(a resnet at 32 px); use larger images or an earlier `layer`")
+        return flat_cams_message(torch.as_tensor(cams).shape[-2:], 'these images')
     return ''
 
 def _vocab(dls):
@@ -209,7 +208,7 @@ def attention_grid(learn, # A fastai `Learner` of an image classifier
     pixels = PixelSpace(learn.dls).to_uint8(x).cpu()
     res = compute_cams(model, x, method, targets=y if explain == 'label' else None, layer=layer)
     cams, preds = res.cams.cpu(), res.preds.cpu()
-    if note := flat_cams_note(cams): warnings.warn(note)
+    if note := flat_cams_note(cams): warnings.warn(note, ProxyAttentionWarning)
     proxies = proxy_images(pixels, cams, threshold, weight, replacement)
     vocab = _vocab(learn.dls)
     caps = [f"true {t}, pred {p}" for t, p in zip(_names(y, vocab), _names(preds, vocab))]

@@ -4,12 +4,29 @@ from fastai.vision.all import (vision_learner, resnet18, accuracy, set_seed, Cal
                                SaveModelCallback, EarlyStoppingCallback, CSVLogger, DataBlock, ImageBlock, CategoryBlock,
                                PILImageBW, RandomSplitter, Resize, Normalize, CancelFitException)
 from proxy_attention.callback import ProxyAttention
+from proxy_attention.core import ProxyAttentionWarning
 from proxy_attention.data import ItemOf
+from conftest import tiny_learner, BatchSpy, key
 
 def learner(dls, seed=0, **kw):
+    "`tiny_cnn` (4 x 4 maps at 32 px), so the proxy images differ from their originals"
+    return tiny_learner(dls, seed=seed, **kw)
+
+def resnet_learner(dls, seed=0, **kw):
     set_seed(seed)
     for dl in dls.loaders: dl.rng = random.Random(seed)
     return vision_learner(dls, resnet18, pretrained=False, metrics=accuracy, **kw)
+
+def pa(**kw): return ProxyAttention(**{**dict(subset=0.5, seed=0, verbose=False, threshold=0.5, weight=0.5), **kw})
+
+def changed(cb):
+    "How many proxy images of the last step differ from their originals"
+    return int((cb.preview['proxies'] != cb.preview['images']).flatten(1).any(1).sum())
+
+def fed(spy, cb, epoch):
+    "Pool images (not equal to an original) in the training batches of `epoch`, as the model got them"
+    pool = {key(p) for p in cb.pool_x} - {key(p) for p in cb.preview['images']}
+    return sum(key(r) in pool for b in spy.train(epoch) for r in b['x'])
 
 def quiet(learn): return learn.no_bar(), learn.no_logging()
 
@@ -23,34 +40,36 @@ def clean(model):
 @pytest.mark.parametrize('extra', [MixUp, CutMix, lambda: GradientAccumulation(n_acc=64), lambda: CSVLogger(fname='log.csv')],
                          ids=['mixup', 'cutmix', 'gradacc', 'csvlogger'])
 def test_with_other_callbacks(digits, extra, tmp_path):
+    "The proxy images reach the batch before MixUp/CutMix mix it (the spy sits between them), once each"
     learn = learner(digits)
     learn.path = tmp_path
-    cb = ProxyAttention(schedule=['p', 1], subset=0.5, seed=0, verbose=False)
-    run(learn, lambda: learn.fit_one_cycle(2, 1e-3, cbs=[cb, extra()]))
-    assert cb.history[0]['made'] > 0 and cb.seen[1] == cb.history[0]['made'] and clean(learn.model)
+    cb, spy = pa(schedule=[1, 'p', 1], n_preview=10_000), BatchSpy()
+    run(learn, lambda: learn.fit_one_cycle(3, 1e-2, cbs=[cb, spy, extra()]))
+    assert changed(cb) > 5 and fed(spy, cb, 2) == changed(cb) and fed(spy, cb, 1) == 0 and clean(learn.model)
 
 def test_save_model_and_early_stopping(digits, tmp_path):
     learn = learner(digits)
     learn.path = tmp_path
-    cb = ProxyAttention(schedule=1, subset=0.5, seed=0, verbose=False)
+    cb = pa(schedule=1)
     run(learn, lambda: learn.fit(4, 1e-3, cbs=[cb, SaveModelCallback(fname='best'),
                                                EarlyStoppingCallback(patience=0, min_delta=10.)]))
     assert len(learn.recorder.values) < 4 and (tmp_path/'models'/'best.pth').exists()
-    assert cb.history and clean(learn.model)
+    assert cb.history and changed(cb) > 0 and clean(learn.model)
 
-def test_fine_tune_runs_schedule_per_fit(digits):
-    learn = learner(digits)
-    cb = ProxyAttention(schedule=1, subset=0.5, seed=0, verbose=False)
+def test_fine_tune_runs_schedule_per_fit(digits64):
+    learn = resnet_learner(digits64)   # fine_tune needs a body to freeze
+    cb = pa(schedule=1)
     run(learn, lambda: learn.fine_tune(2, 1e-3, freeze_epochs=2, cbs=cb))
     assert [h['epoch'] for h in cb.history] == [0]     # the second (unfrozen) fit: one proxy epoch, never the last
     assert len(cb.seen) == 2
 
 def test_tta_get_preds_validate_inactive(digits):
     learn = learner(digits)
-    cb = ProxyAttention(schedule=['p', 1], subset=1.0, seed=0, verbose=False)
+    cb = pa(schedule=[1, 'p', 1], subset=1.0)
     learn.add_cb(cb)
-    run(learn, lambda: learn.fit(2, 1e-3))
+    run(learn, lambda: learn.fit(3, 1e-2))
     history, seen, pool = list(cb.history), list(cb.seen), cb.pool_x.clone()
+    assert changed(cb) > 0
     run(learn, lambda: learn.tta(n=1))
     run(learn, lambda: learn.validate())
     assert cb.history == history and cb.seen == seen and torch.equal(cb.pool_x, pool)
@@ -63,10 +82,12 @@ class CPUAutocast(Callback):
 
 def test_bf16_autocast_on_cpu(digits):
     learn = learner(digits)
-    cb = ProxyAttention(schedule=['p', 1], subset=0.5, seed=0, verbose=False)
-    run(learn, lambda: learn.fit(2, 1e-3, cbs=[cb, CPUAutocast()]))
+    cb, spy = pa(schedule=[1, 'p', 1], n_preview=10_000), BatchSpy()
+    run(learn, lambda: learn.fit(3, 1e-2, cbs=[cb, spy, CPUAutocast()]))
     assert cb.pool_x.dtype == torch.uint8 and cb.history[0]['made'] > 0
-    assert not torch.isnan(cb.preview['cams']).any()
+    cams = cb.preview['cams']
+    assert not torch.isnan(cams).any() and float(cams.flatten(1).std(1).min()) > 0.01   # real maps, not flat ones
+    assert changed(cb) > 5 and fed(spy, cb, 2) == changed(cb)
 
 def test_bf16_model_cams_in_fp32():
     from proxy_attention.cams import compute_cams
@@ -82,14 +103,14 @@ def test_epoch_without_mistakes(digits):
         order = -5
         def after_pred(self): self.learn.pred = self.pred + torch.nn.functional.one_hot(self.yb[0], 10).float() * 1e3
     learn = learner(digits)
-    cb = ProxyAttention(schedule=['p', 1], seed=0, verbose=False)
+    cb = pa(schedule=['p', 1])
     run(learn, lambda: learn.fit(2, 1e-3, cbs=[AllRight(), cb]))
     assert cb.history == [dict(epoch=0, wrong=0, kept=0, made=0, pool=0, seconds=cb.history[0]['seconds'])]
     assert cb.seen == [0, 0] and cb.pool_x is None
 
 def test_max_images_bounds_the_step(digits):
     learn = learner(digits)
-    cb = ProxyAttention(schedule=['p', 'p'], subset=1.0, max_images=5, seed=0, verbose=False, pool='replace')
+    cb = pa(schedule=['p', 'p'], subset=1.0, max_images=5, pool='replace')
     run(learn, lambda: learn.fit(2, 1e-3, cbs=cb))
     assert [h['made'] for h in cb.history] == [5, 5] and len(cb.pool_x) == 5
 
@@ -106,19 +127,19 @@ def bw_dls(size, bs=16, n=96):
 def test_grayscale_non_square_images():
     dls = bw_dls((48, 80))
     learn = learner(dls, n_in=1)
-    cb = ProxyAttention(schedule=['p', 1], subset=1.0, seed=0, verbose=False)
-    run(learn, lambda: learn.fit(2, 1e-3, cbs=cb))
-    assert cb.pool_x.shape[1:] == (1, 48, 80) and cb.seen[1] == cb.history[0]['made'] > 0
+    cb = pa(schedule=['p', 1], subset=1.0)
+    run(learn, lambda: learn.fit(2, 1e-2, cbs=cb))
+    assert cb.pool_x.shape[1:] == (1, 48, 80) and cb.seen[1] == cb.history[0]['made'] > 0 and changed(cb) > 0
 
 def test_images_smaller_than_the_feature_map_and_batch_of_one():
-    dls = bw_dls(8, bs=1, n=24)   # 8 px: resnet18's last map is 1x1; CAMs are constant, no NaNs
+    dls = bw_dls(8, bs=1, n=24)   # 8 px: the last map is 1x1; CAMs are constant (and say so), no NaNs
     learn = learner(dls, n_in=1)
     learn.model.eval()  # BatchNorm cannot train on a batch of one: keep the test about the callback
     class KeepEval(Callback):
         order = -5
         def before_batch(self): self.learn.model.eval()
     cb = ProxyAttention(schedule=['p', 1], subset=1.0, seed=0, verbose=False, threshold=0.0, weight=1.0)
-    run(learn, lambda: learn.fit(2, 1e-3, cbs=[cb, KeepEval()]))
+    with pytest.warns(ProxyAttentionWarning, match='flat'): run(learn, lambda: learn.fit(2, 1e-3, cbs=[cb, KeepEval()]))
     assert cb.history[0]['made'] > 0 and not torch.isnan(cb.preview['cams']).any()
 
 def test_wrong_layer_name_fails_at_fit_start(digits):

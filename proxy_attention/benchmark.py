@@ -15,10 +15,10 @@ from fastcore.script import call_parse
 from fastai.vision.all import Learner, CrossEntropyLossFlat, Adam, imagenet_stats
 from .callback import ProxyAttention
 from .cams import find_target_layer
-from .data import arrays_dls
+from .data import arrays_dls, folder_dls
 
 # %% auto #0
-__all__ = ['train_step_fn', 'proxy_step_fn', 'thesis_step_fn', 'bench_steps', 'bench_epochs', 'main']
+__all__ = ['train_step_fn', 'proxy_step_fn', 'thesis_step_fn', 'bench_steps', 'bench_epochs', 'bench_data', 'main']
 
 # %% ../nbs/10_benchmark.ipynb #bffdf05e
 def _sync(device):
@@ -151,10 +151,47 @@ class _Fed(ProxyAttention):
         self.pool_x = (torch.rand(self._n, 3, self._size, self._size) * 255).to(torch.uint8)
         self.pool_y = torch.zeros(self._n, dtype=torch.long)
 
+# %% ../nbs/10_benchmark.ipynb #f9febaa9
+def _epoch(dl):
+    for _ in dl: pass
+
+def bench_data(path, # Image folder, as `folder_dls` reads it
+               size:int=160, # Side of the images
+               bs:int=32, # Batch size of the loaders and of the training step
+               repeats:int=3, # Medians of this many interleaved repeats
+               arch:str='resnet18', # timm model of the training step
+               device='cpu', # Device of the batches and of the training step
+               num_workers:int|None=None, # Loader worker processes; fastai's default if `None`
+              ) -> dict:
+    "ms per image of one epoch of `dls.train` alone, folder vs in memory, and of a training step, interleaved medians"
+    workers = {} if num_workers is None else dict(num_workers=num_workers)
+    setup, dls = {}, {}
+    for k, kw in dict(folder=dict(in_memory=False, **workers), memory=dict(in_memory=True, **workers), memory_w0=dict(in_memory=True, num_workers=0)).items():
+        t = time.perf_counter(); dls[k] = folder_dls(path, size=size, bs=bs, device=device, **kw); setup[k] = time.perf_counter() - t
+    x, y = (t.as_subclass(torch.Tensor) for t in dls['memory'].one_batch())
+    ops = {k: (lambda d=d: _epoch(d.train)) for k, d in dls.items()}
+    ops['train'] = train_step_fn(_model(arch, len(dls['folder'].vocab)).to(device), x, y, device)
+    n = len(dls['folder'].train) * bs   # whole batches only (drop_last)
+    per_img = {k: (bs if k == 'train' else n) for k in ops}
+    for f in ops.values(): f()   # warm-up
+    times = {k: [] for k in ops}
+    for _ in range(repeats):
+        for k, f in ops.items(): times[k].append(_timed(f, device) / per_img[k] * 1000)
+    ms = {k: statistics.median(v) for k, v in times.items()}
+    return dict(data=Path(path).name, size=size, bs=bs, images=n, device=str(device), threads=torch.get_num_threads(),
+                folder_setup_s=round(setup['folder'], 2), memory_setup_s=round(setup['memory'], 2),
+                folder_ms=round(ms['folder'], 2), memory_ms=round(ms['memory'], 2), memory_w0_ms=round(ms['memory_w0'], 2),
+                speedup=round(ms['folder'] / ms['memory'], 2), train_ms=round(ms['train'], 2),
+                folder_vs_train=round(ms['folder'] / ms['train'], 3), memory_vs_train=round(min(ms['memory'], ms['memory_w0']) / ms['train'], 3))
+
 # %% ../nbs/10_benchmark.ipynb #56887452
 def _table(rows, cols):
     out = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
     return '\n'.join(out + ['| ' + ' | '.join(str(r[c]) for c in cols) + ' |' for r in rows])
+
+def _shared_flowers() -> Path:
+    "flowers12 in the project's shared data folder, next to the checkout"
+    return Path(__file__).resolve().parents[2]/'shared'/'data'/'flowers12'
 
 @call_parse
 def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model names
@@ -165,23 +202,33 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
          bs:int=32, # Batch size of the training step and the CAM passes
          n_images:int=64, # Images per proxy step
          repeats:int=3, # Medians of this many interleaved repeats
+         steps:bool=True, # Measure the proxy step against the training step (`--no-steps` to skip)
          epochs:bool=True, # Also measure epoch overhead (resnet18, smallest size)
+         data:str=None, # Image folder for the data-pipeline figures (default: flowers12 in ../shared/data, if there); 'none' to skip
+         data_size:int=160, # Image size of the data-pipeline figures
+         workers:int=None, # Loader worker processes of the data-pipeline figures (default: fastai's)
          ):
-    "Print ratios of our proxy step to a training step and to the thesis-style pipeline, epoch overheads and pool bytes"
+    "Print ratios of our proxy step to a training step and to the thesis-style pipeline, epoch overheads, pool bytes and the data pipeline's cost"
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     torch.backends.cudnn.benchmark = True
     rows = []
-    for arch in archs.split(','):
+    for arch in (archs.split(',') if steps else []):
         for size in map(int, sizes.split(',')):
             r = bench_steps(arch, size, tuple(methods.split(',')), device, dtype, bs, n_images, repeats)
             for x in r: print(x, flush=True)
             rows += r
-    print(f"\n## Proxy step vs training step and thesis-style pipeline ({device}, {torch.get_num_threads()} threads, bs {bs}, dtype {dtype or 'fp32'})\n")
-    print(_table(rows, ['arch', 'size', 'method', 'train_ms', 'proxy_ms', 'proxy_ratio', 'thesis_ms', 'speedup']))
-    if device == 'cuda':
+    if rows:
+        print(f"\n## Proxy step vs training step and thesis-style pipeline ({device}, {torch.get_num_threads()} threads, bs {bs}, dtype {dtype or 'fp32'})\n")
+        print(_table(rows, ['arch', 'size', 'method', 'train_ms', 'proxy_ms', 'proxy_ratio', 'thesis_ms', 'speedup']))
+    if device == 'cuda' and rows:
         for r in rows: r['thesis_imgs_per_s'] = round(1000 / r['thesis_ms']); r['ours_imgs_per_s'] = round(1000 / r['proxy_ms'])
         print('\nimages/s, ours vs thesis-style:', [(r['arch'], r['size'], r['method'], r['ours_imgs_per_s'], r['thesis_imgs_per_s']) for r in rows])
     if epochs:
         ep = bench_epochs('resnet18', min(map(int, sizes.split(','))), bs=bs, repeats=repeats, device=device)
         print(f"\n## Epoch overhead and pool memory\n\n{_table([ep], list(ep))}")
-    return rows
+    data = data or (_shared_flowers() if _shared_flowers().is_dir() else None)
+    if data is None: print(f"\n(no data-pipeline figures: no --data folder given and no {_shared_flowers()})")
+    elif str(data) != 'none':
+        d = bench_data(data, data_size, bs, repeats, device=device, num_workers=workers)
+        print(f"\n## Data pipeline alone vs a resnet18 training step, ms per image\n\n{_table([d], list(d))}")
+    # returns nothing: the console script passes the return value to `sys.exit`, which exits 1 on anything but None

@@ -4,22 +4,26 @@
 
 # %% ../nbs/02_data.ipynb #255ad8b3
 from __future__ import annotations
-import gzip, random, re
+import gzip, os, random, re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, torch
-from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, IndexSplitter, PILImage,
+from fastprogress.fastprogress import progress_bar
+from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, IndexSplitter, GrandparentSplitter, PILImage,
                                Resize, Normalize, imagenet_stats, ImageDataLoaders, untar_data, URLs, aug_transforms,
                                get_image_files, FuncSplitter, parent_label, using_attr, RegexLabeller)
 
 # %% auto #0
-__all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'URL_DATASETS', 'DATASETS', 'ArrayImage', 'ItemOf', 'arrays_dls',
-           'digits_dls', 'read_idx', 'fashion_mnist_dls', 'folder_dls', 'url_dls', 'get_dls']
+__all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'IN_MEMORY_LIMIT_MB', 'URL_DATASETS', 'DATASETS', 'ArrayImage',
+           'ItemOf', 'arrays_dls', 'digits_dls', 'read_idx', 'fashion_mnist_dls', 'decode_images', 'folder_dls',
+           'url_dls', 'get_dls']
 
 # %% ../nbs/02_data.ipynb #9c67dc9c
 class ArrayImage:
-    "Picklable getter: item `i` of a uint8 array of images as an RGB `PILImage`"
+    "Picklable getter: item `i` of a uint8 array of images as an RGB `PILImage`; a file or image (`test_dl`, `predict`) is opened as usual"
     def __init__(self, images:np.ndarray): self.images = images
     def __call__(self, i) -> PILImage:
+        if not isinstance(i, (int, np.integer)): return PILImage.create(i)
         im = self.images[i]
         return PILImage.create(np.repeat(im[..., None], 3, axis=-1) if im.ndim == 2 else im)
 
@@ -30,6 +34,10 @@ class ItemOf:
     def __call__(self, i): return self.items[i]
 
 # %% ../nbs/02_data.ipynb #631a369d
+def _seed_batch_order(dls, seed:int):
+    for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed + i)  # the batch order follows `seed`, not Python's global RNG
+    return dls
+
 def arrays_dls(images:np.ndarray, # uint8 images, (N, H, W) grayscale or (N, H, W, 3) RGB
                labels, # One label per image
                size:int=64, # Side of the square images in a batch
@@ -52,8 +60,7 @@ def arrays_dls(images:np.ndarray, # uint8 images, (N, H, W) grayscale or (N, H, 
     dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ArrayImage(images), get_y=ItemOf(labels), splitter=splitter, item_tfms=Resize(size, method='squish'),
                        batch_tfms=[*(batch_tfms or []), Normalize.from_stats(*imagenet_stats)])
     dls = dblock.dataloaders(np.arange(len(images)), bs=bs, device=device, **kwargs)
-    for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed + i)  # the batch order follows `seed` too, not Python's global RNG
-    return dls
+    return _seed_batch_order(dls, seed)
 
 # %% ../nbs/02_data.ipynb #38499cd2
 def digits_dls(size:int=64, # Side of the upscaled images
@@ -109,25 +116,61 @@ def fashion_mnist_dls(path=FASHION_MNIST_PATH, # Folder with the four IDX files
     labels = [FASHION_MNIST_CLASSES[int(t)] for y, p in zip(ys, picks) for t in y[p]]
     return arrays_dls(images, labels, size=size, bs=bs, valid_idx=np.arange(len(picks[0]), len(images)), **kwargs)
 
+# %% ../nbs/02_data.ipynb #3df3c18b
+IN_MEMORY_LIMIT_MB = 1000  # `folder_dls(in_memory=None)` decodes a folder into memory when its uint8 images take at most this
+
+def decode_images(files, # Image files, opened as RGB by `PILImage.create`
+                  size:int, # Side of the square uint8 images
+                  threads:int|None=None, # Decoding threads (Pillow releases the GIL); `min(4, CPUs)` if `None`
+                 ) -> np.ndarray:
+    "Decode `files` once into a uint8 (N, `size`, `size`, 3) array, squished by fastai's own `Resize(size, method='squish')`"
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1: raise ValueError(f"`size`={size!r} must be a positive int")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"`threads`={threads!r} must be a positive int or None")
+    files, resize = list(files), Resize(size, method='squish')
+    images = np.empty((len(files), size, size, 3), np.uint8)
+    def decode(i): images[i] = np.asarray(resize(PILImage.create(files[i])))
+    with ThreadPoolExecutor(threads or min(4, os.cpu_count() or 1)) as pool:
+        done = pool.map(decode, range(len(files)))
+        for _ in (progress_bar(done, total=len(files), leave=False) if len(files) >= 1000 else done): pass
+    return images
+
 # %% ../nbs/02_data.ipynb #e7365b03
 _VALID_NAMES = ('valid', 'val', 'test')
+_FROM_FOLDER_ONLY = ('vocab', 'img_cls')  # `from_folder` options that `arrays_dls` does not take
 
 def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a folder per label, or a folder per label
                size:int=224, # Images are resized (squished) to `size` x `size`
                bs:int=64, # Batch size
                valid_pct:float=0.2, # Share of images for validation when there is no validation folder
-               seed:int=42, # Seed of that split
+               seed:int=42, # Seed of that split and of the batch order
                batch_tfms=None, # Batch transforms before `Normalize`; `aug_transforms()` by default
-               **kwargs # Passed to `ImageDataLoaders.from_folder`
+               in_memory:bool|None=None, # Decode and resize each image once, into memory; `None`: if that takes <= `IN_MEMORY_LIMIT_MB`
+               **kwargs # Passed to `ImageDataLoaders.from_folder` or, in memory, to `arrays_dls` (`num_workers`, `device`, ...)
               ):
-    "`DataLoaders` for an image folder, labelled by parent folder; the folder is only read"
+    "`DataLoaders` for an image folder, labelled by parent folder; the folder is only read. Same seed, same batches, in memory or not"
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"`path`={str(path)!r} is not a folder")
-    tfms = dict(item_tfms=Resize(size, method='squish'), bs=bs, seed=seed,
-                batch_tfms=[*(aug_transforms() if batch_tfms is None else batch_tfms), Normalize.from_stats(*imagenet_stats)], **kwargs)
+    if in_memory is not None and not isinstance(in_memory, bool):
+        raise ValueError(f"`in_memory`={in_memory!r} is not accepted; use True, False or None (in memory up to {IN_MEMORY_LIMIT_MB} MB)")
+    from_folder_only = [k for k in _FROM_FOLDER_ONLY if k in kwargs]
+    if in_memory and from_folder_only: raise ValueError(f"`{from_folder_only[0]}` needs `in_memory=False`")
+    augs = aug_transforms() if batch_tfms is None else list(batch_tfms)
     valid = next((v for v in _VALID_NAMES if (path/v).is_dir()), None)
-    if (path/'train').is_dir() and valid: return ImageDataLoaders.from_folder(path, train='train', valid=valid, **tfms)
-    return ImageDataLoaders.from_folder(path, valid_pct=valid_pct, **tfms)
+    # the items and splitter of `ImageDataLoaders.from_folder`, so that both paths split and order the files alike
+    if (path/'train').is_dir() and valid:
+        files, splitter, split = get_image_files(path, folders=['train', valid]), GrandparentSplitter('train', valid), dict(train='train', valid=valid)
+    else: files, splitter, split = get_image_files(path), RandomSplitter(valid_pct, seed=seed), dict(valid_pct=valid_pct)
+    if not files: raise FileNotFoundError(f"`path`={str(path)!r} holds no image files")
+    if in_memory is None: in_memory = not from_folder_only and isinstance(size, int) and len(files) * size * size * 3 <= IN_MEMORY_LIMIT_MB * 1e6
+    if in_memory:
+        train_idx, valid_idx = splitter(files)
+        order = [*train_idx, *valid_idx]   # training images first: `IndexSplitter` keeps them in this order
+        return arrays_dls(decode_images([files[i] for i in order], size), [parent_label(files[i]) for i in order], size=size, bs=bs,
+                          valid_idx=np.arange(len(train_idx), len(order)), seed=seed, batch_tfms=augs, path=path, **kwargs)
+    dls = ImageDataLoaders.from_folder(path, **split, seed=seed, item_tfms=Resize(size, method='squish'), bs=bs,
+                                       batch_tfms=[*augs, Normalize.from_stats(*imagenet_stats)], **kwargs)
+    return _seed_batch_order(dls, seed)
 
 # %% ../nbs/02_data.ipynb #a68551b4
 URL_DATASETS = {'imagenette': URLs.IMAGENETTE_160, 'imagewoof': URLs.IMAGEWOOF_160, 'cifar10': URLs.CIFAR,

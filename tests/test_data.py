@@ -27,13 +27,15 @@ def test_arrays_dls_errors_name_the_problem(images, labels, msg):
 def test_get_dls_unknown_name():
     with pytest.raises(ValueError, match="`data`='nope'.*digits"): get_dls('nope')
 
-def test_folder_is_only_read(tmp_path):
+@pytest.mark.parametrize('in_memory', [False, True])
+def test_folder_is_only_read(tmp_path, in_memory):
     from PIL import Image
     for label in ('cat', 'dog'):
         (tmp_path/label).mkdir()
         for i in range(6): Image.fromarray(np.full((12, 12, 3), 40 * i, np.uint8)).save(tmp_path/label/f'{i}.png')
     before = sorted((p.relative_to(tmp_path), p.stat().st_mtime_ns) for p in tmp_path.rglob('*'))
-    dls = folder_dls(tmp_path, size=16, bs=4, batch_tfms=[], num_workers=0)
+    dls = folder_dls(tmp_path, size=16, bs=4, batch_tfms=[], in_memory=in_memory, num_workers=0)
+    assert isinstance(dls.train_ds.items[0], Path) != in_memory
     assert dls.vocab == ['cat', 'dog'] and dls.one_batch()[0].shape == (4, 3, 16, 16)
     assert sorted((p.relative_to(tmp_path), p.stat().st_mtime_ns) for p in tmp_path.rglob('*')) == before
 

@@ -4,19 +4,25 @@
 
 # %% ../nbs/04_cli.ipynb #df568ed4
 from __future__ import annotations
-import time, random
+import re, sys, time, random, inspect, warnings
 from pathlib import Path
-import torch
 from typing import Annotated
+with warnings.catch_warnings():   # importing fastai trips torch's and pandas' deprecation warnings: not actionable here, noise on a command line
+    warnings.simplefilter('ignore')
+    import torch, timm
+    from fastai.vision.all import vision_learner, accuracy, set_seed, default_device, Callback, Recorder
 from fastcore.script import call_parse
 try: from fastcore.script import Param   # fastcore 1.x
 except ImportError: Param = None          # fastcore 2.x declares arguments with typing.Annotated
-from fastai.vision.all import vision_learner, accuracy, set_seed, default_device
-from .callback import ProxyAttention
-from .data import get_dls
+from fastcore.imports import IN_NOTEBOOK
+from fastprogress.core import format_time
+from .core import parse_schedule, ProxyAttentionWarning
+from .callback import ProxyAttention, check_settings
+from .data import get_dls, DATASETS, URL_DATASETS
 
 # %% auto #0
-__all__ = ['COMMANDS', 'make_learner', 'train_arm', 'run_pair', 'main']
+__all__ = ['COMMANDS', 'PROXY_FLAGS', 'COMMAND_FLAGS', 'DATA_FLAGS', 'MIN_VALUES', 'make_learner', 'train_arm', 'proxy_settings',
+           'bars_readable', 'EpochLog', 'run_pair', 'check_args', 'main']
 
 # %% ../nbs/04_cli.ipynb #c8eb076d
 def make_learner(dls, arch:str='resnet18', pretrained:bool=False, seed:int=42, **kwargs):
@@ -44,22 +50,69 @@ def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoad
     return learn, dict(accuracy=float(values[-1][2]), valid_loss=float(values[-1][1]),
                        accuracies=[float(v[2]) for v in values], seconds=round(time.perf_counter() - start, 1))
 
+# %% ../nbs/04_cli.ipynb #ed37f05a
+def proxy_settings(epochs:int|None=None, # Epochs of the fit the schedule must fit; not checked if None
+                   **settings # `ProxyAttention` settings, e.g. `threshold=0.5`
+                  ) -> dict:
+    "`settings` checked and normalized, those at their default left out, sorted by name"
+    settings = check_settings(**settings)
+    if epochs is not None: parse_schedule(settings.get('schedule'), epochs)
+    params = inspect.signature(ProxyAttention).parameters
+    return {k: v for k, v in sorted(settings.items()) if v != check_settings(**{k: params[k].default})[k]}
+
+# %% ../nbs/04_cli.ipynb #eb891b29
+def bars_readable() -> bool:
+    "Progress bars read well in a terminal or a notebook, not in a log file (stdout piped or redirected)"
+    return IN_NOTEBOOK or getattr(sys.stdout, 'isatty', lambda: False)()
+
+class EpochLog(Callback):
+    "One flushed line per epoch: the run, epoch/total, losses and metrics, elapsed and estimated time left in the run and in all `n_runs`"
+    order = Recorder.order + 1  # after the Recorder has stored the epoch's values
+    def __init__(self, n_runs:int=1, # Runs this log follows, each of the same epochs: for the time left in all of them
+                 label:str=''): # The run being trained, e.g. 'proxy seed 0' (set it before each fit)
+        self.n_runs, self.label = n_runs, label
+        self.runs_done, self.epochs_done, self.seconds_done = 0, 0, 0.
+
+    def before_fit(self): self.start, self.run_epochs = time.perf_counter(), 0
+
+    def after_epoch(self):
+        "Print the epoch's line (and, after the first epoch of all, the estimate of the whole job)"
+        self.run_epochs += 1
+        now, n = time.perf_counter() - self.start, self.n_epoch
+        done, total = self.epochs_done + self.run_epochs, self.n_runs * n
+        run_pace, pace = now / self.run_epochs, (self.seconds_done + now) / done
+        run_left = run_pace * (n - self.run_epochs)
+        all_left = run_left + pace * (total - done - (n - self.run_epochs))
+        names = [m for m in self.recorder.metric_names[1:] if m != 'time']
+        stats = ' '.join(f"{m} {v:.4f}" if isinstance(v, float) else f"{m} {v}" for m, v in zip(names, self.recorder.values[-1]))
+        print(f"[{self.runs_done + 1}/{self.n_runs}] {self.label} epoch {self.run_epochs}/{n}: {stats} | elapsed {format_time(now)}, "
+              f"left {format_time(run_left)} (run), {format_time(all_left)} (all)", flush=True)
+        if done == 1 and total > 1:
+            print(f"estimated time for all {self.n_runs} runs x {n} epochs: {format_time(pace * total)} (at the first epoch's pace)", flush=True)
+
+    def after_fit(self):
+        self.runs_done, self.epochs_done = self.runs_done + 1, self.epochs_done + self.run_epochs
+        self.seconds_done += time.perf_counter() - self.start
+
+# %% ../nbs/04_cli.ipynb #125a9477
 def run_pair(data:str='digits', arch:str='resnet18', epochs:int=8, size:int|None=None, bs:int=64, lr:float=2e-3,
-             seed:int=42, pretrained:bool=False, show:bool=True, **proxy_kwargs):
+             seed:int=42, pretrained:bool=False,
+             show:bool=True, # Progress: fastai's bars where they are readable, else an `EpochLog` line per epoch
+             dls_kwargs:dict|None=None, # Passed to `get_dls`, e.g. `n=` for digits, `num_workers=`
+             **proxy_kwargs):
     "Train a baseline and a ProxyAttention arm on the same data, split, seed and schedule; returns both records"
-    dls = get_dls(data, size=size, bs=bs, seed=seed)
-    _, base = train_arm(dls, arch, epochs, lr, seed, None, pretrained, show)
+    dls = get_dls(data, size=size, bs=bs, seed=seed, **(dls_kwargs or {}))
+    log = EpochLog(n_runs=2) if show and not bars_readable() else None
+    def arm(name, cbs):
+        if log is not None: log.label = f"{name} seed {seed}"
+        return train_arm(dls, arch, epochs, lr, seed, cbs + ([log] if log else []), pretrained, show and log is None)[1]
+    base = arm('baseline', [])
     cb = ProxyAttention(seed=seed, **proxy_kwargs)
-    _, prox = train_arm(dls, arch, epochs, lr, seed, cb, pretrained, show)
+    prox = arm('proxy', [cb])
     prox['proxy_steps'] = cb.history
     return dict(baseline=base, proxy=prox, settings=repr(cb))
 
 # %% ../nbs/04_cli.ipynb #189195ed
-def _schedule_arg(s:str|None):
-    if s is None: return None
-    s = s.strip()
-    return int(s) if s.isdigit() else s
-
 def _list_arg(s:str|None) -> list:
     "'a,b,c' -> ['a','b','c']; values that contain commas (schedules like '5,p,4') are separated by '|' or ';'"
     if s is None: return []
@@ -67,67 +120,117 @@ def _list_arg(s:str|None) -> list:
     return [t.strip() for t in s.split(sep) if t.strip()]
 
 COMMANDS = ('run', 'compare', 'sweep')
+PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed')
+# a flag a command or a dataset does not use is an error there, never a silent no-op
+COMMAND_FLAGS = dict(seed=('run',), seeds=('compare', 'sweep'), arms=('compare',), out=('compare', 'sweep'),
+                     param=('sweep',), values=('sweep',), explain=('compare',), plot=('compare', 'sweep'))
+DATA_FLAGS = dict(n='digits', ntrain='fashion-mnist', nvalid='fashion-mnist')
+MIN_VALUES = dict(epochs=1, bs=1, size=1, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0)
+
+def check_args(a:dict # `main`'s arguments
+              ) -> dict:
+    "The command line checked before anything is loaded or trained, as the arguments of `run_pair`, `compare` or `sweep`"
+    from proxy_attention.experiments import DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out
+    cmd, data = a['command'], str(a['data'])
+    for k in [k for k, v in a.items() if v is not None and v is not False]:
+        if k in COMMAND_FLAGS and cmd not in COMMAND_FLAGS[k]: raise ValueError(f"--{k} is for {' and '.join(COMMAND_FLAGS[k])}, not {cmd}")
+        if k in DATA_FLAGS and data != DATA_FLAGS[k]: raise ValueError(f"--{k} is for --data {DATA_FLAGS[k]}, not --data {data}")
+        if k in MIN_VALUES and a[k] < MIN_VALUES[k]: raise ValueError(f"--{k} must be >= {MIN_VALUES[k]}, got {a[k]}")
+    if not a['lr'] > 0: raise ValueError(f"--lr must be > 0, got {a['lr']}")
+    names = DATASETS + tuple(URL_DATASETS)
+    if data not in names and not Path(data).is_dir(): raise ValueError(f"--data {data!r} is neither a dataset name ({', '.join(names)}) nor an existing folder")
+    if not timm.is_model(a['arch']): raise ValueError(f"--arch {a['arch']!r} is not a timm model name (e.g. resnet18; timm.list_models('resnet*') lists them)")
+    dls_kwargs = {k: v for k, v in dict(n=a['n'], n_train=a['ntrain'], n_valid=a['nvalid'], num_workers=a['workers']).items() if v is not None}
+    job = dict(command=cmd, settings={k: a[k] for k in PROXY_FLAGS if a[k] is not None}, dls_kwargs=dls_kwargs,
+               common=dict(data=data, arch=a['arch'], epochs=a['epochs'], size=a['size'], bs=a['bs'], lr=a['lr'], pretrained=a['pretrained']))
+    if cmd == 'run': return dict(job, seed=42 if a['seed'] is None else a['seed'], settings=proxy_settings(a['epochs'], **job['settings']))
+    job.update(out=str(check_out(a['out'] or 'results', data)), seeds=a['seeds'] or 3, plot=a['plot'] and str(check_out(a['plot'], data, 'plot')))
+    if cmd == 'compare':
+        arms = _list_arg(a['arms']) if a['arms'] is not None else list(DEFAULT_ARMS)
+        compare_plan(arms, a['epochs'], job['settings'])
+        return dict(job, arms=[s.lower() for s in arms], explain=a['explain'] and tuple(x for x in arms if x in ('baseline', *PROXY_ARMS)))
+    if a['param'] is None or a['values'] is None: raise ValueError("sweep needs --param (the setting to vary) and --values (its values)")
+    sweep_plan(a['param'], _list_arg(a['values']), a['epochs'], job['settings'])
+    return dict(job, param=a['param'], values=_list_arg(a['values']))
 
 def _arg(help:str, type_, **kwargs):
     "A `call_parse` argument with argparse options, for fastcore 1.x (`Param`) and 2.x (`Annotated`) alike"
     return Param(help, type_, **kwargs) if Param is not None else Annotated[type_, help, kwargs]
 
 @call_parse
-def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 'compare': baseline, proxy, MixUp, CutMix over seeds; 'sweep': one proxy setting at several values vs the baseline", str, opt=False, nargs='?', choices=list(COMMANDS))='run',
+def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 'compare': arms over seeds; 'sweep': one proxy setting at several values vs the baseline", str, opt=False, nargs='?', choices=list(COMMANDS))='run',
          data:str='digits', # 'digits' (built in), 'fashion-mnist', a fastai URL dataset name, or an image folder
-         arch:str='resnet18', # timm / torchvision model name
+         arch:str='resnet18', # timm model name
          epochs:int=8, # Epochs per arm
          size:int=None, # Image side (default: 64 for digits, 32 for Fashion-MNIST, 224 otherwise)
          bs:int=64, # Batch size
          lr:float=2e-3, # Maximum learning rate of the one-cycle schedule
-         seed:int=42, # run: seed of the split, the weights, the batch order and the proxy selection
-         schedule:str=None, # Proxy schedule: '5,p,9,p,4', an int k (every k epochs), default: thesis schedule scaled
-         threshold:float=0.85, # CAM value above which pixels are down-weighted
-         weight:float=0.1, # Down-weighting strength of 'blend'
-         subset:float=0.2, # Share of the wrong images turned into proxy images
-         method:str='gradcam++', # CAM method
-         replacement:str='blend', # blend, mean, max, min, halfmax or zero
+         seed:int=None, # run: seed of the split, the weights, the batch order and the proxy selection (default 42)
+         schedule:str=None, # Proxy schedule: '5,p,9,p,4', an int k (every k epochs); default: the thesis schedule scaled to --epochs
+         threshold:float=None, # CAM value above which pixels are down-weighted (default 0.85)
+         weight:float=None, # Down-weighting strength of 'blend' (default 0.1)
+         subset:float=None, # Share of the wrong images turned into proxy images (default 0.2)
+         method:str=None, # CAM method (default gradcam++); the randomcam arm keeps its random maps
+         replacement:str=None, # blend (default), mean, max, min, halfmax or zero
+         feed:str=None, # every_epoch (default): proxy images in every epoch after they are made; proxy_epochs: only in proxy epochs (the thesis; the thesisfeed arm)
          pretrained:bool=False, # Start from pretrained weights (needs a download)
-         seeds:int=3, # compare/sweep: seeds 0..seeds-1 (each sets the split or subset, the weights and the batch order)
-         arms:str='baseline,proxy,mixup,cutmix', # compare: comma-separated arms
-         out:str='results', # compare/sweep: folder of results.csv (appended; finished runs are skipped)
-         param:str=None, # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method)
+         seeds:int=None, # compare/sweep: seeds 0..seeds-1, each sets the split or subset, the weights and the batch order (default 3)
+         arms:str=None, # compare: comma-separated arms of baseline, proxy, thesisfeed, randomcam, mixup, cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach proxy, thesisfeed and randomcam
+         out:str=None, # compare/sweep: folder of results.csv, appended, finished runs skipped (default results)
+         param:str=None, # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method, feed)
          values:str=None, # sweep: its values, '0.5,0.85' (schedules: '5,p,4|2', separated by '|')
-         explain:bool=False, # compare: explainability metrics of the baseline and proxy models into out/explain.csv
+         explain:bool=False, # compare: explainability metrics of the baseline and proxy-pipeline models into out/explain.csv
          plot:str=None, # compare/sweep: folder for the accuracy-per-epoch figure (PNG); none if not given
          n:int=None, # digits: use only the first n images
          ntrain:int=None, # Fashion-MNIST: a seeded random subset of the training images (flags have no '_': fastcore 2 spells them with '-')
          nvalid:int=None, # Fashion-MNIST: a seeded random subset of the test images used for validation
          workers:int=None, # DataLoader workers (fastai's default if not given; 0 on a busy CPU)
+         verbose:bool=False, # Show third-party warnings (torch, timm, fastai), hidden by default
         ):
     "Proxy Attention: train a baseline and a proxy-attention model (`run`), compare arms over seeds (`compare`), or sweep a setting (`sweep`)"
-    if command == 'run':
-        print(f"proxy-attention {command}: {arch} on {data}, {epochs} epochs, seed {seed}, device {default_device()}")
-        res = run_pair(data, arch, epochs, size, bs, lr, seed, pretrained, show=True, schedule=_schedule_arg(schedule),
-                       threshold=threshold, weight=weight, subset=subset, method=method, replacement=replacement)
+    args = dict(locals())
+    with warnings.catch_warnings():
+        if not verbose:  # ours stay: they say a setting does nothing or less than asked
+            warnings.filterwarnings('ignore')
+            warnings.filterwarnings('default', module='proxy_attention')
+            warnings.filterwarnings('default', category=ProxyAttentionWarning)
+        try: job = check_args(args)
+        except ValueError as e:   # the library's messages name settings as `threshold`: on the command line they are --threshold
+            msg = re.sub(r"`(\w+)`", lambda m: f"--{m[1]}" if m[1] in args else m[0], ' '.join(str(e).split()))
+            print(f"proxy-attention: error: {msg}", file=sys.stderr)
+            return 2   # argparse's exit status for a bad command line
+        _run_job(job)
+    # the console script exits with `main()`'s value: results are for `run_pair` / `compare` / `sweep` to return
+
+def _run_job(job:dict):
+    "Run a checked command line (`check_args`) and print its results"
+    from proxy_attention.experiments import compare, sweep, summarize, format_summary, plot_compare, plot_sweep
+    cmd, c, settings = job['command'], job['common'], job['settings']
+    note = f", proxy settings {' '.join(f'{k}={v}' for k, v in settings.items())}" if settings else ''
+    if cmd == 'run':
+        print(f"proxy-attention run: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}{note}, device {default_device()}", flush=True)
+        res = run_pair(**c, seed=job['seed'], show=True, dls_kwargs=job['dls_kwargs'], **settings)
         b, p = res['baseline'], res['proxy']
         print(f"\n{res['settings']}")
         for s in p['proxy_steps']: print(f"  proxy step after epoch {s['epoch']}: {s['wrong']} wrong, {s['made']} proxy images, {s['seconds']}s")
         print(f"baseline accuracy:        {b['accuracy']:.4f}  ({b['seconds']}s)")
         print(f"proxy attention accuracy: {p['accuracy']:.4f}  ({p['seconds']}s)")
         print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything into it)")
-        return   # the console script exits with `main()`'s value: results are for `run_pair` / `compare` / `sweep` to return
-    from proxy_attention.experiments import compare, sweep, summarize, format_summary, plot_compare, plot_sweep
-    dls_kwargs = {k: v for k, v in dict(n=n, n_train=ntrain, n_valid=nvalid, num_workers=workers).items() if v is not None}
-    common = dict(data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr, pretrained=pretrained, **dls_kwargs)
-    print(f"proxy-attention {command}: {arch} on {data}, {epochs} epochs, {seeds} seeds, results appended to {out}/results.csv, device {default_device()}")
-    if command == 'compare':
-        arm_list = _list_arg(arms)
-        df = compare(arms=arm_list, explain=('baseline', 'proxy') if explain else False, **common)
-        df = df[df['arm'].isin(arm_list) & (df['param'] == 'none')]
-        fig_name = f"{Path(str(data)).name}_{arch}.png"
+        return
+    print(f"proxy-attention {cmd}: {c['arch']} on {c['data']}, {c['epochs']} epochs, {job['seeds']} seed{'s' * (job['seeds'] != 1)}{note}, "
+          f"results appended to {job['out']}/results.csv, device {default_device()}", flush=True)
+    common = dict(**c, seeds=job['seeds'], out=job['out'], settings=settings, **job['dls_kwargs'])
+    name = f"{Path(c['data']).name}_{c['arch']}" + ('' if cmd == 'compare' else f"_{job['param']}")
+    fig = job['plot'] and Path(job['plot'])/f"{name}.png"
+    if cmd == 'compare':
+        df = compare(arms=job['arms'], explain=job['explain'], **common)
+        if fig: plot_compare(df, save=fig, settings=settings)
     else:
-        if param is None or values is None: raise ValueError("`sweep` needs --param (one of schedule, threshold, weight, subset, replacement, method) and --values")
-        df = sweep(param, _list_arg(values), **common)
-        fig_name = f"{Path(str(data)).name}_{arch}_{param}.png"
-    df = df[df['epochs'].astype(int) == epochs]
-    if plot is not None:
-        fig = plot_compare(df, save=Path(plot)/fig_name) if command == 'compare' else plot_sweep(df, param, save=Path(plot)/fig_name)
-        print(f"figure: {Path(plot)/fig_name}")
-    table = format_summary(summarize(df))
-    print(table.drop(columns=['data', 'arch']).to_string(index=False))
+        df = sweep(job['param'], job['values'], **common)
+        if fig: plot_sweep(df, job['param'], save=fig, settings=settings)
+    if fig: print(f"figure: {fig}")
+    print(format_summary(summarize(df)).drop(columns=['data', 'arch']).to_string(index=False))
+    if cmd == 'compare' and 'randomcam' in job['arms'] and len(job['arms']) > 1:
+        t = format_summary(summarize(df, reference='randomcam'))
+        print("\npaired against the random-map control (randomcam):")
+        print(t.drop(columns=['data', 'arch', 'seeds', 'accuracy (95% CI)']).to_string(index=False))

@@ -264,6 +264,7 @@ def test_model_left_as_found_after_an_error_inside_the_cam_pass(digits, fast, ex
     cb, before = pa(schedule=[1, 'p', 1], fast=fast), StateCheck(-4)
     with pytest.raises(type(exc)): quiet_fit(learn, 3, cbs=[cb, Arm(), before])
     boom.exc = None
+    assert all(before.states[-1][0])
     assert same_state(before.states[-1], model_state(learn.model))
     assert cb._collected == [] and cb.pool_x is None
 
@@ -278,6 +279,7 @@ def test_model_left_as_found_after_a_fit_cancelled_inside_the_cam_pass(digits):
     quiet_fit(learn, 3, cbs=[cb, Arm(), before, cancelled])
     boom.exc = None
     assert len(learn.recorder.values) == 1 and cb.history == []            # the fit stopped in the proxy step
+    assert all(before.states[-1][0])                                       # training in train mode, as fastai left it
     assert same_state(before.states[-1], cancelled.states[-1]) and same_state(before.states[-1], model_state(learn.model))
     assert cb._collected == [] and cb.pool_x is None
 

@@ -1,19 +1,26 @@
-"Experiments harness: appended CSVs, resume, CI maths, verdicts, figures only where asked, explain.csv, the CLI"
-import math, os, subprocess, sys
+"Experiments harness: appended CSVs, resume, run identity, arms, CI maths, verdicts, figures only where asked, explain.csv (the CLI: test_cli.py)"
+import math, os, re, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from scipy import stats
 import proxy_attention.experiments as E
 from proxy_attention.experiments import (compare, sweep, summarize, format_summary, t_interval, verdict, read_results,
-                                         finished_runs, plot_compare, plot_sweep, RESULT_COLS, append_rows)
+                                         finished_runs, plot_compare, plot_sweep, RESULT_COLS, append_rows, arm_callbacks,
+                                         compare_plan, sweep_plan, code_commit)
+
+from proxy_attention.core import ProxyAttentionWarning
 
 TINY = dict(data='digits', epochs=1, seeds=2, size=32, bs=32, n=160, num_workers=0, show=False)
+
+def too_short():
+    "These tests are about the harness: their 1-epoch proxy arms make no proxy step, and the callback says so"
+    return pytest.warns(ProxyAttentionWarning, match='too short for the default schedule')
 
 @pytest.fixture(scope='module')
 def first(tmp_path_factory):
     "One tiny comparison (baseline and proxy, 2 seeds, 1 epoch) that the tests below extend"
     out = tmp_path_factory.mktemp('results')
-    df = compare(arms=('baseline', 'proxy'), out=out, **TINY)
+    with too_short(): df = compare(arms=('baseline', 'proxy'), out=out, **TINY)
     return out, df
 
 def test_compare_rows(first):
@@ -45,7 +52,7 @@ def test_resume_skips_finished(first, monkeypatch):
     n_before = len(read_results(out/'results.csv'))
     compare(arms=('baseline', 'proxy'), out=out, **TINY)
     assert calls == [] and len(read_results(out/'results.csv')) == n_before
-    compare(arms=('baseline', 'proxy'), out=out, **{**TINY, 'seeds': [0, 1, 2]})   # only seed 2 is new
+    with too_short(): compare(arms=('baseline', 'proxy'), out=out, **{**TINY, 'seeds': [0, 1, 2]})   # only seed 2 is new
     assert calls == ['baseline', 'proxy']
 
 def test_unfinished_run_is_rerun(tmp_path):
@@ -104,14 +111,14 @@ def test_sweep(first, monkeypatch):
     calls = []
     real = E._fit_run
     monkeypatch.setattr(E, '_fit_run', lambda dls, cfg, arm, param, setting, *a: calls.append((arm, param, setting)) or real(dls, cfg, arm, param, setting, *a))
-    df = sweep('threshold', [0.5, 0.85], out=out, **{**TINY, 'seeds': 1})
+    with too_short(): df = sweep('threshold', [0.5, 0.85], out=out, **{**TINY, 'seeds': 1})
     assert calls == [('proxy', 'threshold', '0.5')]    # baseline and the default 0.85 come from `compare`'s runs
     s = summarize(df[df['seed'] == 0])
     assert 'threshold' in set(s['param'])
 
 def test_explain_csv_and_no_dataset_writes(tmp_path):
     out = tmp_path/'out'
-    compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=8, **{**TINY, 'seeds': 1})
+    with too_short(): compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=8, **{**TINY, 'seeds': 1})
     ex = pd.read_csv(out/'explain.csv')
     assert list(ex['arm']) == ['proxy'] and ex['n_images'].tolist() == [8]
     assert {'road', 'drop_in_confidence', 'increase_in_confidence'} <= set(ex.columns)
@@ -119,26 +126,83 @@ def test_explain_csv_and_no_dataset_writes(tmp_path):
     with pytest.raises(ValueError, match='dataset'): compare(str(ds), out=ds/'results', epochs=1, show=False)
     assert list(ds.iterdir()) == []
 
-def test_cli_parses():
-    from fastcore.script import anno_parser
-    from proxy_attention.cli import main, _list_arg
-    p = anno_parser(main)
-    a = p.parse_args(['compare', '--data', 'digits', '--epochs', '2', '--seeds', '3', '--out', 'results/'])
-    assert (a.command, a.data, a.epochs, a.seeds, a.out, a.explain) == ('compare', 'digits', 2, 3, 'results/', False)
-    a = p.parse_args(['sweep', '--param', 'threshold', '--values', '0.5,0.85', '--explain'])
-    assert (a.command, a.param, _list_arg(a.values), a.explain) == ('sweep', 'threshold', ['0.5', '0.85'], True)
-    assert p.parse_args([]).command == 'run'
-    assert _list_arg('5,p,4|2') == ['5,p,4', '2']
-    with pytest.raises(SystemExit): p.parse_args(['bench'])
+def test_proxy_settings_are_part_of_the_run(first, monkeypatch):
+    out, _ = first
+    calls = []
+    real = E._fit_run
+    monkeypatch.setattr(E, '_fit_run', lambda dls, cfg, arm, *a: calls.append(arm) or real(dls, cfg, arm, *a))
+    with too_short(): df = compare(arms=('baseline', 'proxy'), settings=dict(threshold=0.5), out=out, **{**TINY, 'seeds': [1]})
+    assert calls == ['proxy']        # the default baseline of seed 1 is reused; the proxy arm at threshold=0.5 is a new run
+    p = df[df['arm'] == 'proxy'].iloc[0]
+    assert (p['param'], p['setting'], p['callback']) == ('threshold', '0.5', 'ProxyAttention(threshold=0.5, seed=1)')
+    assert set(zip(df['arm'], df['param'])) == {('baseline', 'none'), ('proxy', 'threshold')}   # only the runs asked for
+    compare(arms=('proxy',), settings=dict(threshold=0.5), out=out, **{**TINY, 'seeds': [1]})
+    assert calls == ['proxy']        # and resumed as such
 
-def test_cli_compare_runs(tmp_path):
-    env = {**os.environ, 'PYTHONPATH': str(Path(__file__).parents[1]), 'OMP_NUM_THREADS': '1'}
-    (tmp_path/'cli.py').write_text('import sys\nfrom proxy_attention.cli import main\nsys.exit(main())\n')   # what the console script does (exit status = main's value)
-    cmd = [sys.executable, str(tmp_path/'cli.py'), 'compare', '--arms', 'baseline,proxy',
-           '--epochs', '1', '--seeds', '1', '--size', '32', '--bs', '32', '--n', '160', '--workers', '0',
-           '--out', str(tmp_path/'res'), '--plot', str(tmp_path/'img')]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert 'within noise' in r.stdout or 'no verdict' in r.stdout
-    assert len(read_results(tmp_path/'res'/'results.csv')) == 2
-    assert (tmp_path/'img'/'digits_resnet18.png').exists()
+def test_plans_name_runs_by_their_settings():
+    plan = compare_plan(('baseline', 'proxy', 'thesisfeed', 'randomcam'), 10, dict(method='GradCAM', threshold=0.5))
+    assert [p[:3] for p in plan] == [('baseline', 'none', 'default'), ('proxy', 'method;threshold', 'gradcam;0.5'),
+                                     ('thesisfeed', 'method;threshold', 'gradcam;0.5'), ('randomcam', 'threshold', '0.5')]
+    assert repr(plan[3][3](7)[0]) == "ProxyAttention(threshold=0.5, method='randomcam', seed=7)"
+    assert plan[2][3](7)[0].feed == 'proxy_epochs' and plan[2][3](7)[0].method == 'gradcam'
+    # a swept value at its default is compare's run with the same settings
+    assert [p[:3] for p in sweep_plan('threshold', ['0.5', 0.85], 10, dict(weight=0.3))] == [
+        ('baseline', 'none', 'default'), ('proxy', 'threshold;weight', '0.5;0.3'), ('proxy', 'weight', '0.3')]
+    assert compare_plan(('proxy',), 10, dict(weight=0.3))[0][:3] == ('proxy', 'weight', '0.3')
+
+@pytest.mark.parametrize('arms, settings, match', [
+    (('baseline', 'mixup'), dict(threshold=0.5), 'reaches no arm'), (('randomcam',), dict(method='gradcam'), 'reaches no arm'),
+    (('thesisfeed',), dict(feed='every_epoch'), 'reaches no arm'), (('proxy', 'proxy'), None, 'twice'), ((), None, 'empty'),
+    (('proxy',), dict(colour='red'), 'colour'), (('proxy',), dict(seed=3), 'seed'), (('proxy',), dict(schedule='1,p,1'), 'n_epoch=10')])
+def test_compare_plan_refuses(arms, settings, match):
+    with pytest.raises(ValueError, match=match): compare_plan(arms, 10, settings)
+
+def test_proxy_setting_as_loader_option_refused(tmp_path):
+    with pytest.raises(ValueError, match='settings='): compare(arms=('proxy',), out=tmp_path, threshold=0.5, **TINY)
+    assert list(tmp_path.iterdir()) == []
+
+def test_arm_callbacks_fixed_settings():
+    assert repr(arm_callbacks('randomcam', 0, method='gradcam', weight=0.3)[0]) == "ProxyAttention(weight=0.3, method='randomcam', seed=0)"
+    assert repr(arm_callbacks('thesisfeed', 0)[0]) == "ProxyAttention(feed='proxy_epochs', seed=0)"
+    assert arm_callbacks('proxy', 0, method='gradcam')[0].method == 'gradcam'
+
+def test_summarize_against_another_reference():
+    df = _toy([0.80, 0.90, 0.70], [0.82, 0.921, 0.722])
+    rc = df[df['arm'] == 'baseline'].assign(arm='randomcam', accuracy=lambda d: d['accuracy'] + [0.03, 0.031, 0.029])
+    both = pd.concat([df, rc])
+    s = summarize(both, reference='randomcam').set_index('arm')
+    d = np.array([0.02, 0.021, 0.022]) - [0.03, 0.031, 0.029]
+    assert s.loc['proxy', 'diff'] == pytest.approx(d.mean()) and (s.loc['proxy', 'diff_low'], s.loc['proxy', 'diff_high']) == pytest.approx(t_interval(d)[1:])
+    assert s.loc['proxy', 'verdict'] == 'proxy hurts: worse than randomcam beyond seed noise'
+    assert s.loc['randomcam', 'verdict'] == 'reference' and s.loc['baseline', 'verdict'].startswith('baseline hurts')
+    assert list(format_summary(summarize(both, reference='randomcam')).columns[-2:]) == ['vs randomcam (paired 95% CI)', 'verdict']
+    b = summarize(both).set_index('arm')   # the default reference is still the baseline, with the same columns
+    assert b.loc['proxy', 'diff'] == pytest.approx(0.021) and b.loc['randomcam', 'verdict'].startswith('randomcam helps')
+    assert 'vs baseline (paired 95% CI)' in format_summary(summarize(both)).columns
+
+def test_reference_pairs_runs_of_the_same_settings():
+    df = _toy([0.80, 0.90, 0.70], [0.82, 0.921, 0.722])
+    prox = df[df['arm'] == 'proxy'].assign(param='method;threshold', setting='gradcam;0.5')
+    rc = df[df['arm'] == 'baseline'].assign(arm='randomcam', param='threshold', setting='0.5', accuracy=lambda d: d['accuracy'] + 0.01)
+    rc_default = rc.assign(param='none', setting='default', accuracy=lambda d: d['accuracy'] + 0.5)
+    s = summarize(pd.concat([prox, rc, rc_default]), reference='randomcam').set_index(['arm', 'param'])
+    assert s.loc[('proxy', 'method;threshold'), 'diff'] == pytest.approx(0.011)   # randomcam at threshold=0.5, not its default run
+
+def test_old_results_file_stays_appendable(tmp_path):
+    csv = tmp_path/'results.csv'
+    row = dict(data='digits', arch='resnet18', epochs=1, size=32, bs=32, lr=0.002, pretrained=False, data_options='none',
+               arm='baseline', param='none', setting='default', seed=0, epoch=0, train_loss=1., valid_loss=1., accuracy=.5,
+               seconds=1., proxy_images=0, callback='none')
+    append_rows([row], csv)                                    # a file from before the commit column
+    with pytest.warns(UserWarning, match='predates the commit column'): append_rows([dict(row, seed=1, commit='abc1234')], csv)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        append_rows([dict(row, seed=2, commit='abc1234')], csv)  # warned once per file
+    df = read_results(csv)
+    assert len(df) == 3 and df['commit'].isna().all() and 'commit' not in csv.read_text()
+    assert len(finished_runs(csv)) == 3
+
+def test_code_commit(tmp_path):
+    assert re.fullmatch(r'[0-9a-f]{4,40}(\+dirty)?|unknown', code_commit())
+    assert code_commit(tmp_path/'module.py') == 'unknown'      # not a git checkout

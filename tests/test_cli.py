@@ -1,0 +1,151 @@
+"The `proxy-attention` command as a user meets it: flags that reach the arms, progress in a log, one-line errors"
+import json, os, re, subprocess, sys
+from pathlib import Path
+import pytest
+from proxy_attention.experiments import read_results
+
+ROOT = Path(__file__).parents[1]
+ENV = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
+CONSOLE = 'import sys\nfrom proxy_attention.cli import main\nsys.exit(main())\n'   # what the console script does (exit status = main's value)
+# every proxy flag at a value other than its default, and how the proxy arm's callback `repr` shows it
+FLAGS = dict(schedule=('p,1', "schedule=['p', 1]"), threshold=('0.5', 'threshold=0.5'), weight=('0.3', 'weight=0.3'),
+             subset=('0.5', 'subset=0.5'), method=('gradcam', "method='gradcam'"), replacement=('mean', "replacement='mean'"),
+             feed=('proxy_epochs', "feed='proxy_epochs'"))
+ARMS, EPOCHS = ['baseline', 'proxy', 'thesisfeed', 'randomcam'], 2
+
+@pytest.fixture(scope='module')
+def matrix(tmp_path_factory):
+    "One tiny `compare` of four arms with every proxy flag, through the console-script path, stdout piped as into a log file"
+    tmp = tmp_path_factory.mktemp('cli')
+    (tmp/'proxy-attention').write_text(CONSOLE)
+    cmd = [sys.executable, str(tmp/'proxy-attention'), 'compare', '--arms', ','.join(ARMS), '--epochs', str(EPOCHS), '--seeds', '1',
+           '--size', '32', '--bs', '32', '--n', '160', '--workers', '0', '--out', str(tmp/'res'), '--plot', str(tmp/'img'),
+           *[a for k, (v, _) in FLAGS.items() for a in (f'--{k}', v)]]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp, env=ENV)
+    assert r.returncode == 0, r.stderr[-3000:]
+    df = read_results(tmp/'res'/'results.csv')
+    return tmp, r, df, df.drop_duplicates('arm').set_index('arm')
+
+@pytest.mark.parametrize('flag', list(FLAGS))
+def test_flag_reaches_proxy_arm(matrix, flag):
+    _, _, _, runs = matrix
+    assert FLAGS[flag][1] in runs.loc['proxy', 'callback']
+    assert flag in runs.loc['proxy', 'param'].split(';')    # part of the run's identity, so resume tells it from a default run
+    if flag != 'method': assert FLAGS[flag][1] in runs.loc['randomcam', 'callback']
+
+def test_arms_fix_their_setting(matrix):
+    _, _, _, runs = matrix
+    assert "method='randomcam'" in runs.loc['randomcam', 'callback'] and 'gradcam' not in runs.loc['randomcam', 'callback']
+    assert 'method' not in runs.loc['randomcam', 'param'].split(';')   # the arm names it
+    assert "feed='proxy_epochs'" in runs.loc['thesisfeed', 'callback'] and "method='gradcam'" in runs.loc['thesisfeed', 'callback']
+    assert (runs.loc['baseline', 'callback'], runs.loc['baseline', 'param']) == ('none', 'none')
+
+def test_rows_carry_the_commit(matrix):
+    _, _, df, _ = matrix
+    assert df['commit'].str.fullmatch(r'[0-9a-f]{4,40}(\+dirty)?|unknown').all() and df['commit'].nunique() == 1
+
+def test_one_progress_line_per_epoch(matrix):
+    _, r, _, _ = matrix
+    lines = r.stdout.splitlines()
+    progress = [l for l in lines if re.match(r'\[\d+/\d+\] .* epoch \d+/\d+: train_loss ', l)]
+    assert len(progress) == len(ARMS) * EPOCHS, r.stdout
+    for i, arm in enumerate(ARMS):
+        mine = [l for l in progress if l.startswith(f'[{i+1}/{len(ARMS)}] {arm} ')]
+        assert [re.search(r' epoch (\d+/\d+):', l)[1] for l in mine] == ['1/2', '2/2']
+        assert all(re.search(r'valid_loss [\d.]+ accuracy [\d.]+ \| elapsed [\d:]+, left [\d:]+ \(run\), [\d:]+ \(all\)$', l) for l in mine)
+    assert sum(l.startswith('estimated time for all 4 runs x 2 epochs') for l in lines) == 1
+    assert lines.index(progress[0]) < [i for i, l in enumerate(lines) if l.startswith('estimated')][0] < lines.index(progress[1])
+
+def test_cli_compare_summary_and_figure(matrix):
+    tmp, r, df, _ = matrix
+    assert 'no verdict' in r.stdout and 'paired against the random-map control (randomcam)' in r.stdout
+    assert len(df) == len(ARMS) * EPOCHS and (tmp/'img'/'digits_resnet18.png').exists()
+    assert 'Traceback' not in r.stderr
+
+def test_cli_parses():
+    from fastcore.script import anno_parser
+    from proxy_attention.cli import main, _list_arg
+    p = anno_parser(main)
+    a = p.parse_args(['compare', '--data', 'digits', '--epochs', '2', '--seeds', '3', '--out', 'results/'])
+    assert (a.command, a.data, a.epochs, a.seeds, a.out, a.explain) == ('compare', 'digits', 2, 3, 'results/', False)
+    a = p.parse_args(['sweep', '--param', 'threshold', '--values', '0.5,0.85', '--feed', 'proxy_epochs'])
+    assert (a.command, a.param, _list_arg(a.values), a.feed) == ('sweep', 'threshold', ['0.5', '0.85'], 'proxy_epochs')
+    assert p.parse_args([]).command == 'run'
+    assert _list_arg('5,p,4|2') == ['5,p,4', '2']
+    with pytest.raises(SystemExit): p.parse_args(['bench'])
+
+# each bad command line, and a fragment its one-line message must hold
+BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param is for sweep'),
+       'arms given to sweep': (['sweep', '--arms', 'baseline', '--param', 'threshold', '--values', '0.5'], '--arms is for compare'),
+       'arms given to run': (['run', '--arms', 'baseline'], '--arms is for compare'),
+       'seed given to compare': (['compare', '--seed', '1'], '--seed is for run'),
+       'plot given to run': (['--plot', 'img'], '--plot is for compare and sweep'),
+       'ntrain with digits': (['compare', '--ntrain', '100'], '--ntrain is for --data fashion-mnist'),
+       'n with fashion-mnist': (['run', '--data', 'fashion-mnist', '--n', '10'], '--n is for --data digits'),
+       'no epochs': (['compare', '--epochs', '0'], '--epochs must be >= 1'),
+       'lr not positive': (['run', '--lr', '0'], '--lr must be > 0'),
+       'schedule longer than the fit': (['compare', '--epochs', '2', '--schedule', '1,p,1'], 'n_epoch=2'),
+       'data folder missing': (['compare', '--data', 'no/such/folder'], "'no/such/folder' is neither"),
+       'unknown arm': (['compare', '--arms', 'baseline,dropout'], "'dropout'"),
+       'arm twice': (['compare', '--arms', 'proxy,proxy'], 'twice'),
+       'unknown method': (['run', '--method', 'gradcamm'], "--method must be one of"),
+       'threshold out of range': (['compare', '--threshold', '1.5'], '--threshold must be a number in [0, 1], got 1.5'),
+       'unknown feed': (['compare', '--feed', 'sometimes'], "'sometimes'"),
+       'unknown arch': (['run', '--arch', 'resnet99'], "'resnet99' is not a timm model"),
+       'sweep without values': (['sweep', '--param', 'threshold'], 'sweep needs --param'),
+       'unknown sweep param': (['sweep', '--param', 'lr', '--values', '0.1'], '--param must be one of'),
+       'sweep value not a number': (['sweep', '--param', 'weight', '--values', 'a,b'], "--weight values must be numbers"),
+       'swept setting also fixed': (['sweep', '--param', 'threshold', '--values', '0.5', '--threshold', '0.6'], 'swept'),
+       'setting that reaches no arm': (['compare', '--arms', 'baseline,mixup', '--weight', '0.3'], '--weight reaches no arm'),
+       'method with only randomcam': (['compare', '--arms', 'randomcam', '--method', 'gradcam'], '--method reaches no arm'),
+       'out inside the dataset': (['compare', '--data', '{ds}', '--out', '{ds}/results'], 'inside the dataset folder'),
+       'argparse: not an int': (['--epochs', 'two'], "argument --epochs: invalid int value: 'two'")}
+
+DRIVER = '''
+import contextlib, io, json, sys, traceback
+import proxy_attention.cli, proxy_attention.experiments
+def refuse(*a, **k): raise RuntimeError('data loaded before the command line was checked')
+proxy_attention.cli.get_dls = proxy_attention.experiments.get_dls = refuse
+script = sys.argv[1]
+code, res = compile(open(script).read(), script, 'exec'), {}
+for name, argv in json.loads(sys.argv[2]).items():
+    out, err, rc = io.StringIO(), io.StringIO(), None
+    sys.argv = [script, *argv]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: exec(code, {'__name__': '__main__', '__file__': script})   # the console script, run as a script
+        except SystemExit as e: rc = e.code
+        except BaseException: traceback.print_exc()
+    res[name] = (rc, out.getvalue(), err.getvalue())
+print(json.dumps(res))
+'''
+
+@pytest.fixture(scope='module')
+def bad_runs(tmp_path_factory):
+    "Every bad command line of `BAD` through the console script, in one Python process (each would otherwise pay the import of torch)"
+    tmp = tmp_path_factory.mktemp('bad')
+    (tmp/'proxy-attention').write_text(CONSOLE); (tmp/'driver.py').write_text(DRIVER)
+    ds = tmp/'dataset'; ds.mkdir()
+    cases = {k: [a.replace('{ds}', str(ds)) for a in argv] for k, (argv, _) in BAD.items()}
+    r = subprocess.run([sys.executable, str(tmp/'driver.py'), str(tmp/'proxy-attention'), json.dumps(cases)],
+                       capture_output=True, text=True, timeout=300, cwd=tmp, env=ENV)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return tmp, json.loads(r.stdout.splitlines()[-1])
+
+@pytest.mark.parametrize('case', list(BAD))
+def test_bad_command_line(bad_runs, case):
+    tmp, res = bad_runs
+    rc, out, err = res[case]
+    assert rc == 2 and 'Traceback' not in err, err
+    if case.startswith('argparse'): err = err.splitlines()[-1]   # argparse prints its usage first
+    else: assert out == '' and len(err.splitlines()) == 1, err
+    assert err.startswith('proxy-attention: error: ') and BAD[case][1] in err, err
+    assert sorted(p.name for p in tmp.iterdir()) == ['dataset', 'driver.py', 'proxy-attention'] and not any((tmp/'dataset').iterdir())
+
+def test_run_logs_each_epoch(capsys):
+    from proxy_attention.cli import run_pair
+    from proxy_attention.core import ProxyAttentionWarning
+    with pytest.warns(ProxyAttentionWarning, match='too short'):   # a 1-epoch fit has no proxy step, and says so
+        res = run_pair('digits', epochs=1, size=32, bs=32, seed=0, dls_kwargs=dict(n=160, num_workers=0), threshold=0.5)
+    out = capsys.readouterr().out.splitlines()   # stdout is not a terminal here
+    assert [l.split(': ')[0] for l in out if ' epoch 1/1' in l] == ['[1/2] baseline seed 0 epoch 1/1', '[2/2] proxy seed 0 epoch 1/1']
+    assert res['settings'] == 'ProxyAttention(threshold=0.5, seed=0)'

@@ -1,0 +1,50 @@
+"""The thesis-regime experiments: real photos (flowers12, imagenette-4k from ../shared/data), ResNet-18 from scratch,
+CAMs with spatial structure (160 px: 5 x 5 maps; 224 px: 7 x 7), the thesis's schedule proportions, a random-map control.
+
+Resumable: every finished (arm, settings, seed) run is skipped, so rerun the same command after an interruption.
+Each row records the code commit it was made at (run it from a clean checkout, e.g. a `git worktree`, for a clean hash).
+
+Usage: python scripts/thesis_regime.py STAGE [STAGE ...] [--size N] [--threads N]
+Stages, in the order worth running them:
+  flowers       baseline, proxy, randomcam on flowers12, 30 epochs, seeds 0-2, explainability metrics of the final models
+  flowers-more  thesisfeed, mixup, cutmix on flowers12, the same runs
+  imagenette    baseline, proxy, randomcam on imagenette-4k, 128 px, 15 epochs, seeds 0-2
+  hyper         flowers12, 20 epochs: threshold 0.5 / 0.95, subset 0.8, one mid-fit proxy step, each vs the baseline
+  seeds45       seeds 3 and 4 of the flowers stage (for differences of >= 1 point whose CI straddles zero)
+On a GPU: add --size 224 (the thesis's resolution) and the whole matrix takes minutes."""
+import argparse, sys, time
+from pathlib import Path
+import torch
+
+DATA = Path('../shared/data')   # relative to the repo root, where the script is run
+FLOWERS, IMAGENETTE = '../shared/data/flowers12', '../shared/data/imagenette-4k'   # as recorded in the CSVs: run from the repo root
+CORE, MORE = ('baseline', 'proxy', 'randomcam'), ('thesisfeed', 'mixup', 'cutmix')
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('stages', nargs='+', choices=['flowers', 'flowers-more', 'imagenette', 'hyper', 'seeds45'])
+    p.add_argument('--size', type=int, default=160, help='image side for the flowers12 stages (224 on a GPU)')
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
+    a = p.parse_args()
+    if not DATA.is_dir(): sys.exit(f"thesis_regime.py: error: {DATA} is missing (the shared data sets; see ../shared/data/README.md)")
+    if a.threads: torch.set_num_threads(a.threads)
+    from proxy_attention.experiments import compare, sweep
+    common = dict(arch='resnet18', bs=64, lr=2e-3, num_workers=0)
+    flowers = dict(data=FLOWERS, size=a.size, epochs=30, out=f'results/flowers12', **common)
+    for stage in a.stages:
+        t = time.time()
+        if stage == 'flowers':
+            compare(arms=CORE, seeds=3, explain=CORE, n_explain=64, **flowers)
+        elif stage == 'flowers-more': compare(arms=MORE, seeds=3, **flowers)
+        elif stage == 'seeds45': compare(arms=CORE, seeds=[3, 4], explain=CORE, n_explain=64, **flowers)
+        elif stage == 'imagenette':
+            compare(data=IMAGENETTE, size=128, epochs=15, arms=CORE, seeds=3, explain=CORE, n_explain=64,
+                    out='results/imagenette-4k', **common)
+        elif stage == 'hyper':
+            hyper = dict(flowers, epochs=20, out='results/flowers12-hyper', seeds=3)
+            sweep('threshold', [0.5, 0.85, 0.95], **hyper)
+            sweep('subset', [0.2, 0.8], **hyper)
+            sweep('schedule', ['10,p,9'], **hyper)   # the thesis's [20,'p',19] shape: one proxy step mid-fit
+        print(f"== {stage}: {time.time() - t:.0f}s", flush=True)
+
+if __name__ == '__main__': main()

@@ -6,7 +6,7 @@ pytest.importorskip('accelerate')
 
 def test_two_process_fit(tmp_path):
     script = Path(__file__).parent/'distributed_fit.py'
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONWARNINGS': 'ignore', 'MASTER_ADDR': '127.0.0.1'}
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MASTER_ADDR': '127.0.0.1'}
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
            '--master_port', '29533', str(script), str(tmp_path)]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -19,4 +19,4 @@ def test_two_process_fit(tmp_path):
     assert ranks[1]['local_pool'] == 0 and h0[-1]['made'] + h0[0]['made'] == ranks[0]['local_pool'] > 0
     assert h0[0]['wrong'] >= h0[0]['made']
     assert ranks[1]['seen'] == [0, 0, 0] and ranks[0]['seen'][1] == h0[0]['made']
-    assert all(r['hooks'] == 0 for r in ranks)
+    assert all(r['hooks'] == 0 for r in ranks) and ranks[0]['changed'] > 0   # real maps: proxy images differ

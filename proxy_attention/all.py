@@ -7,14 +7,15 @@ __all__ = []
 
 # %% ../nbs/09_all.ipynb #49d3527d
 from .core import *
+from .stats import *
 from .cams import *
 from .data import *
+from .pixels import *
 from .callback import *
+from .training import *
 from .viz import *
-from .tuner import *
-from .experiments import *
 from .metrics import *
-from .cli import train_arm, run_pair, make_learner
-from . import core, cams, data, callback, viz, tuner, experiments, metrics
-__all__ = [*core.__all__, *cams.__all__, *data.__all__, *callback.__all__, *viz.__all__, *tuner.__all__,
-           *experiments.__all__, *metrics.__all__, 'train_arm', 'run_pair', 'make_learner']
+from .experiments import *
+from .tuner import *
+from . import core, stats, cams, data, pixels, callback, training, viz, metrics, experiments, tuner
+__all__ = [name for m in (core, stats, cams, data, pixels, callback, training, viz, metrics, experiments, tuner) for name in m.__all__]

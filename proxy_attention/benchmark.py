@@ -6,21 +6,26 @@
 from __future__ import annotations
 import tempfile, time, statistics, contextlib
 from pathlib import Path
-import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+import numpy as np, torch, torch.nn.functional as F
 from PIL import Image
 import timm
 import pytorch_grad_cam as pgc
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from fastcore.script import call_parse
-from fastai.vision.all import Learner, CrossEntropyLossFlat, Adam, imagenet_stats
+import pandas as pd
+from fastai.vision.all import Learner, CrossEntropyLossFlat, Normalize, imagenet_stats, set_seed
+from .stats import markdown_table
+from .pixels import PixelSpace
 from .callback import ProxyAttention
 from .cams import find_target_layer
-from .data import arrays_dls, folder_dls
+from .data import arrays_dls, folder_dls, digits_dls
 
 # %% auto #0
-__all__ = ['train_step_fn', 'proxy_step_fn', 'thesis_step_fn', 'bench_steps', 'bench_epochs', 'bench_data', 'main']
+__all__ = ['IMAGENET', 'train_step_fn', 'proxy_step_fn', 'thesis_step_fn', 'bench_steps', 'bench_epochs', 'bench_fit',
+           'bench_data', 'main']
 
 # %% ../nbs/10_benchmark.ipynb #bffdf05e
+IMAGENET = PixelSpace(Normalize.from_stats(*imagenet_stats))   # the benchmark's images are normalized as the library's loaders do
+
 def _sync(device):
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()
 
@@ -43,16 +48,13 @@ def train_step_fn(model, x, y, device, dtype=None):
 
 # %% ../nbs/10_benchmark.ipynb #816bea6e
 def proxy_step_fn(model, images_u8, labels, method, device, bs):
-    "The callback's proxy step on `images_u8` (uint8, CPU) as the collected mistakes"
-    dls = arrays_dls(images_u8.permute(0, 2, 3, 1).numpy(), [str(int(l)) for l in labels], size=images_u8.shape[-1], bs=bs, valid_pct=0.5, device=device)
+    "The callback's proxy step on `images_u8` (uint8, CPU) as the selected mistakes: `make_proxies`, then `add_to_pool`"
+    dls = arrays_dls(images_u8.permute(0, 2, 3, 1).numpy(), [str(int(l)) for l in labels], size=images_u8.shape[-1], bs=bs,
+                     valid_pct=0.5, device=device)
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat())
-    cb = ProxyAttention(method=method, subset=1.0, schedule=['p'], seed=0, verbose=False)
-    learn.add_cb(cb); learn.n_epoch, learn.epoch = 1, 0
-    cb._start_fit()
-    def step():
-        cb._collected, cb._n_wrong = [(torch.rand(len(images_u8)), images_u8, labels)], len(images_u8)
-        cb.pool_x = cb.pool_y = None
-        cb.proxy_step()
+    cb = ProxyAttention(method=method, pool='replace', seed=0, verbose=False)
+    learn.add_cb(cb)
+    def step(): cb.add_to_pool(*cb.make_proxies(images_u8, labels))
     return step, cb
 
 # %% ../nbs/10_benchmark.ipynb #aeee6dbd
@@ -60,7 +62,6 @@ def thesis_step_fn(model, x_norm, method, device, bs, threshold=0.85, weight=0.1
     "Thesis-style proxy step on normalized `x_norm`: pytorch-grad-cam, numpy proxies, a JPEG round trip per image"
     cls_ = {'gradcam': pgc.GradCAM, 'gradcam++': pgc.GradCAMPlusPlus}[method]
     target = find_target_layer(model, x_norm)
-    mean, std = [torch.tensor(s).view(1, -1, 1, 1) for s in imagenet_stats]
     def step():
         with tempfile.TemporaryDirectory() as d:
             for i in range(0, len(x_norm), bs):
@@ -68,7 +69,7 @@ def thesis_step_fn(model, x_norm, method, device, bs, threshold=0.85, weight=0.1
                 with cls_(model=model, target_layers=[target.module]) as cam:
                     cams = cam(input_tensor=xb, targets=None)
                     preds = cam.outputs.argmax(-1).cpu().numpy()
-                pix = (xb.detach().cpu() * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+                pix = IMAGENET.decode(xb.detach().cpu()).clamp(0, 1).permute(0, 2, 3, 1).numpy()
                 for j, (p, c) in enumerate(zip(pix, cams)):
                     c = c[..., None]
                     proxy = np.where(c > threshold, (1 - weight*c) * p, p)
@@ -89,8 +90,7 @@ def bench_steps(arch='resnet18', size=128, methods=('gradcam', 'gradcam++'), dev
     g = torch.Generator().manual_seed(0)
     images = (torch.rand(n_images, 3, size, size, generator=g) * 255).to(torch.uint8)
     labels = torch.randint(0, 10, (n_images,), generator=g)
-    mean, std = [torch.tensor(s).view(1, -1, 1, 1) for s in imagenet_stats]
-    x = ((images.float() / 255 - mean) / std).to(device)
+    x = IMAGENET.from_uint8(images).to(device)
     model = _model(arch).to(device)
     ops = {'train': train_step_fn(model, x[:bs], labels[:bs].to(device), device, dtype)}
     for m in methods:
@@ -113,7 +113,17 @@ def bench_steps(arch='resnet18', size=128, methods=('gradcam', 'gradcam++'), dev
 # %% ../nbs/10_benchmark.ipynb #cefce3fa
 class _NoStep(ProxyAttention):
     "Collect mistakes but skip the proxy step: the collecting epoch's own overhead"
-    def proxy_step(self): self._collected = []
+    def proxy_step(self): pass
+
+class _Fed(ProxyAttention):
+    "A ProxyAttention whose pool is preset (as after a proxy step) for a one-epoch, non-proxy fit"
+    def __init__(self, n, size):
+        super().__init__(schedule=[1], verbose=False, seed=0)
+        self.preset = (torch.rand(n, 3, size, size) * 255).to(torch.uint8), torch.zeros(n, dtype=torch.long)
+    def before_train(self):
+        super().before_train()            # the fit starts with an empty pool...
+        self.add_to_pool(*self.preset)    # ...filled as a proxy step would, then planned into this epoch's batches
+        self.plan_epoch()
 
 def bench_epochs(arch='resnet18', size=128, n_images=256, bs=32, repeats=3, device='cpu', pool_share=0.2) -> dict:
     "Seconds per epoch: plain, non-proxy epoch with a pool, collecting epoch; and pool bytes per image"
@@ -134,22 +144,33 @@ def bench_epochs(arch='resnet18', size=128, n_images=256, bs=32, repeats=3, devi
         for _ in range(repeats):
             for k, f in ops.items(): times[k].append(_timed(f, device))
     s = {k: statistics.median(v) for k, v in times.items()}
-    step, cb = proxy_step_fn(learn.model, torch.from_numpy(images[:pool_n]).permute(0, 3, 1, 2).contiguous(), torch.zeros(pool_n, dtype=torch.long), 'gradcam', device, bs)
+    step, cb = proxy_step_fn(learn.model, torch.from_numpy(images[:pool_n]).permute(0, 3, 1, 2).contiguous(),
+                             torch.zeros(pool_n, dtype=torch.long), 'gradcam', device, bs)
     step()
     pool = cb.pool_x
     return dict(arch=arch, size=size, plain_s=round(s['plain'], 3), pool_epoch_overhead=round(s['pool'] / s['plain'] - 1, 4),
                 collecting_epoch_overhead=round(s['collecting'] / s['plain'] - 1, 4),
                 pool_bytes_per_image=pool.element_size() * pool.numel() / len(pool), pixel_channels=3 * size * size)
 
-class _Fed(ProxyAttention):
-    "A ProxyAttention whose pool is preset (as after a proxy step) for a one-epoch, non-proxy fit"
-    def __init__(self, n, size):
-        super().__init__(schedule=[1], verbose=False, seed=0)
-        self._n, self._size = n, size
-    def _start_fit(self):
-        super()._start_fit()
-        self.pool_x = (torch.rand(self._n, 3, self._size, self._size) * 255).to(torch.uint8)
-        self.pool_y = torch.zeros(self._n, dtype=torch.long)
+def bench_fit(dls, # The data of both fits
+              arch:str='resnet18', # timm model, from scratch
+              epochs:int=8, # Epochs of `fit_one_cycle`: the default schedule has 3 proxy steps in 8
+              lr:float=2e-3, repeats:int=2, device='cpu') -> dict:
+    "Seconds of a whole fit with `ProxyAttention()` at its defaults vs the same fit without it, interleaved medians, and their ratio"
+    def fit(cbs):
+        set_seed(0)
+        learn = Learner(dls, _model(arch, len(dls.vocab)).to(device), loss_func=CrossEntropyLossFlat())
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, cbs=cbs)
+        return cbs
+    times, steps = dict(plain=[], proxy=[]), []
+    for _ in range(repeats):
+        times['plain'].append(_timed(lambda: fit([]), device))
+        t = time.perf_counter(); (cb,) = fit([ProxyAttention(seed=0, verbose=False)]); _sync(device)
+        times['proxy'].append(time.perf_counter() - t); steps.append(cb.history)
+    s = {k: statistics.median(v) for k, v in times.items()}
+    return dict(arch=arch, images=len(dls.train_ds), size=int(dls.one_batch()[0].shape[-1]), epochs=epochs,
+                proxy_steps=len(steps[-1]), proxy_images=sum(h['made'] for h in steps[-1]),
+                plain_s=round(s['plain'], 2), proxy_s=round(s['proxy'], 2), fit_ratio=round(s['proxy'] / s['plain'], 3))
 
 # %% ../nbs/10_benchmark.ipynb #f9febaa9
 def _epoch(dl):
@@ -185,9 +206,7 @@ def bench_data(path, # Image folder, as `folder_dls` reads it
                 folder_vs_train=round(ms['folder'] / ms['train'], 3), memory_vs_train=round(min(ms['memory'], ms['memory_w0']) / ms['train'], 3))
 
 # %% ../nbs/10_benchmark.ipynb #56887452
-def _table(rows, cols):
-    out = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
-    return '\n'.join(out + ['| ' + ' | '.join(str(r[c]) for c in cols) + ' |' for r in rows])
+def _table(rows, cols=None): return markdown_table(pd.DataFrame(rows, columns=cols))
 
 def _shared_flowers() -> Path:
     "flowers12 in the project's shared data folder, next to the checkout"
@@ -204,6 +223,7 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
          repeats:int=3, # Medians of this many interleaved repeats
          steps:bool=True, # Measure the proxy step against the training step (`--no-steps` to skip)
          epochs:bool=True, # Also measure epoch overhead (resnet18, smallest size)
+         fit:bool=True, # Also measure a whole 8-epoch fit with `ProxyAttention()` vs without (resnet18, 600 digits at 64 px)
          data:str=None, # Image folder for the data-pipeline figures (default: flowers12 in ../shared/data, if there); 'none' to skip
          data_size:int=160, # Image size of the data-pipeline figures
          workers:int=None, # Loader worker processes of the data-pipeline figures (default: fastai's)
@@ -225,10 +245,14 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
         print('\nimages/s, ours vs thesis-style:', [(r['arch'], r['size'], r['method'], r['ours_imgs_per_s'], r['thesis_imgs_per_s']) for r in rows])
     if epochs:
         ep = bench_epochs('resnet18', min(map(int, sizes.split(','))), bs=bs, repeats=repeats, device=device)
-        print(f"\n## Epoch overhead and pool memory\n\n{_table([ep], list(ep))}")
+        print(f"\n## Epoch overhead and pool memory\n\n{_table([ep])}")
+    if fit:
+        from_digits = digits_dls(size=64, bs=bs, n=600, num_workers=0, device=device)
+        f = bench_fit(from_digits, epochs=8, repeats=repeats, device=device)
+        print(f"\n## A whole fit with ProxyAttention() vs without (same data, seed, epochs)\n\n{_table([f])}")
     data = data or (_shared_flowers() if _shared_flowers().is_dir() else None)
     if data is None: print(f"\n(no data-pipeline figures: no --data folder given and no {_shared_flowers()})")
     elif str(data) != 'none':
         d = bench_data(data, data_size, bs, repeats, device=device, num_workers=workers)
-        print(f"\n## Data pipeline alone vs a resnet18 training step, ms per image\n\n{_table([d], list(d))}")
+        print(f"\n## Data pipeline alone vs a resnet18 training step, ms per image\n\n{_table([d])}")
     # returns nothing: the console script passes the return value to `sys.exit`, which exits 1 on anything but None

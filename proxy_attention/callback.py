@@ -11,63 +11,14 @@ from fastcore.basics import patch, store_attr
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
 from fastai.callback.mixup import MixHandler
-from fastai.data.transforms import Normalize
 from .core import (check_fraction, check_choice, check_schedule, parse_schedule, proxy_images, REPLACEMENTS,
                                   ProxyAttentionWarning)
-from .cams import compute_cams, find_target_layer, CAM_METHODS
-import torch.distributed as dist
+from .cams import compute_cams, find_target_layer, CAM_METHODS, SMOOTHINGS
+from .trackers import log_proxy_step
+from .pixels import PixelSpace, unwrap_model, all_ranks_sum, is_rank0
 
 # %% auto #0
-__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'find_normalize', 'PixelSpace', 'unwrap_model', 'all_ranks_sum',
-           'check_settings', 'ProxyAttention', 'flat_cams_message']
-
-# %% ../nbs/03_callback.ipynb #72192a25
-def find_normalize(dls) -> Normalize|None:
-    "The `Normalize` transform among `dls`' training batch transforms, if any"
-    dl = getattr(dls, 'train', dls)
-    while True:
-        after_batch = getattr(dl, 'after_batch', None)
-        if hasattr(after_batch, 'fs'): return next((t for t in after_batch.fs if isinstance(t, Normalize)), None)
-        if not hasattr(dl, 'dl'): return None
-        dl = dl.dl   # a wrapper such as fastai's DistributedDL
-
-class PixelSpace:
-    "Go between normalized batches and pixel space in [0, 1], as `dls`' `Normalize` defines them"
-    def __init__(self, dls): self.norm = find_normalize(dls)
-    def _stats(self, x):
-        return [torch.as_tensor(s).to(x.device, torch.float32).reshape(1, -1, 1, 1) for s in (self.norm.mean, self.norm.std)]
-    def decode(self, x:Tensor) -> Tensor:
-        x = x.as_subclass(Tensor).float()
-        if self.norm is None: return x
-        mean, std = self._stats(x)
-        return x * std + mean
-    def encode(self, x:Tensor) -> Tensor:
-        x = x.float()
-        if self.norm is None: return x
-        mean, std = self._stats(x)
-        return (x - mean) / std
-    def to_uint8(self, x:Tensor) -> Tensor:
-        "Normalized batch -> uint8 pixels"
-        return self.decode(x).clamp_(0, 1).mul_(255).round_().to(torch.uint8)
-    def from_uint8(self, x:Tensor, dtype=torch.float32) -> Tensor:
-        "uint8 pixels -> normalized batch"
-        return self.encode(x.float() / 255).to(dtype)
-
-# %% ../nbs/03_callback.ipynb #05a2f518
-def unwrap_model(model:torch.nn.Module) -> torch.nn.Module:
-    "The module inside a `DistributedDataParallel` / `DataParallel` wrapper (or `model` itself)"
-    while isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)): model = model.module
-    return model
-
-def _distributed() -> bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-def all_ranks_sum(values:list, device=None) -> list:
-    "Sum `values` over the ranks of the default process group (the values themselves when not distributed)"
-    if not _distributed(): return list(values)
-    device = device or ('cuda' if dist.get_backend() == 'nccl' else 'cpu')
-    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
+__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'check_settings', 'ProxyAttention', 'flat_cams_message']
 
 # %% ../nbs/03_callback.ipynb #f42d9664
 MODES, POOLS, EXPLAIN, FEEDS = ('replace', 'add'), ('keep', 'replace'), ('pred', 'label'), ('every_epoch', 'proxy_epochs')
@@ -84,7 +35,7 @@ def _check_layer(name, value):
 
 _SETTINGS = dict(threshold=check_fraction, weight=check_fraction, subset=check_fraction,
                  method=lambda n, v: check_choice(n, v, CAM_METHODS), replacement=lambda n, v: check_choice(n, v, REPLACEMENTS),
-                 schedule=lambda n, v: check_schedule(v), feed=lambda n, v: check_choice(n, v, FEEDS),
+                 smooth=lambda n, v: v if v is None else check_choice(n, v, SMOOTHINGS), schedule=lambda n, v: check_schedule(v), feed=lambda n, v: check_choice(n, v, FEEDS),
                  max_images=_check_max_images, mode=lambda n, v: check_choice(n, v, MODES),
                  pool=lambda n, v: check_choice(n, v, POOLS), explain=lambda n, v: check_choice(n, v, EXPLAIN), layer=_check_layer)
 
@@ -104,7 +55,8 @@ class ProxyAttention(Callback):
                  threshold:float=0.85, # CAM value above which a pixel is replaced
                  weight:float=0.1, # How strongly `blend` darkens a salient pixel
                  subset:float=0.2, # Share of the wrong training samples turned into proxy images (`ceil`, as the thesis)
-                 method:str='gradcam++', # CAM method, one of `CAM_METHODS`
+                 method:str='gradcam++', # CAM method, one of `CAM_METHODS` ('rollout', 'gradrollout' for ViTs)
+                 smooth:str|None=None, # Smoothed maps: None, 'aug' (test-time flips and scalings), 'eigen' (first principal component)
                  replacement:str='blend', # What a salient pixel becomes, one of `REPLACEMENTS`
                  schedule=None, # Thesis list `[5,'p',9,'p',4]`, an int k (every k epochs), or None (thesis default scaled)
                  feed:str='every_epoch', # Epochs that train on the pool: 'every_epoch' after it is made, or 'proxy_epochs' (thesis)
@@ -155,18 +107,18 @@ def _start_fit(self:ProxyAttention):
     self.gen = torch.Generator().manual_seed(self.seed if self.seed is not None else int(torch.randint(2**62, (1,)).item()))
     self._pixels = PixelSpace(self.dls)
     self.history, self.seen = [], []
-    if isinstance(self.layer, str): find_target_layer(unwrap_model(self.model), layer=self.layer)  # a wrong name fails now, not epochs later
+    if isinstance(self.layer, str): find_target_layer(unwrap_model(self.model), layer=self.layer, method=self.method)  # a wrong name fails now, not epochs later
 
 @patch
 def before_train(self:ProxyAttention):
-    "Start the fit if this is its first epoch; plan which pool images go into this epoch's batches"
+    "Start the fit at its first training phase; is this a proxy epoch? Plan which pool images go into its batches"
     if self._pending: self._start_fit()
     self.collecting = self.flags[self.epoch]
     self._collected, self._n_wrong, self._n_buffered, self._injected = [], 0, 0, None
     if self.collecting:  # the most images this step can keep: subset of every training sample, at most max_images
         self._cap = _n_kept(self.subset, len(self.dls.train) * self.dls.train.bs, self.max_images)
     self.seen.append(0)
-    self._plan = self._plan_epoch()
+    self.plan_epoch()
 
 def _n_kept(subset:float, n_wrong:int, max_images:int|None) -> int:
     "How many of `n_wrong` mistakes a proxy step keeps: `ceil(subset * n_wrong)` as the thesis, at most `max_images`"
@@ -174,14 +126,14 @@ def _n_kept(subset:float, n_wrong:int, max_images:int|None) -> int:
     return n if max_images is None else min(n, max_images)
 
 @patch
-def _plan_epoch(self:ProxyAttention):
-    "Which pool images go into which batch this epoch: each once, spread evenly over the batches"
-    if self.pool_x is None or not len(self.pool_x): return None
-    if self.feed == 'proxy_epochs' and not self.collecting: return None
+def plan_epoch(self:ProxyAttention):
+    "Plan which pool images go into which batch this epoch: each once, spread evenly over the batches"
+    self._plan = None
+    if self.pool_x is None or not len(self.pool_x) or (self.feed == 'proxy_epochs' and not self.collecting): return
     n_iter, bs = len(self.dls.train), self.dls.train.bs
     perm = torch.randperm(len(self.pool_x), generator=self.gen)
     if self.mode == 'replace': perm = perm[:n_iter*bs]  # a pool larger than an epoch: a random part of it per epoch
-    return list(torch.tensor_split(perm, n_iter))
+    self._plan = list(torch.tensor_split(perm, n_iter))
 
 # %% ../nbs/03_callback.ipynb #b42a1909
 @patch
@@ -196,7 +148,9 @@ def _inject(self:ProxyAttention, idx:Tensor):
     "Pool images `idx` into the batch, with their labels: in place of random originals (`replace`) or appended (`add`)"
     x, y = self.xb[0], self.yb[0]
     if self.mode == 'replace': idx = idx[:len(x)]
-    px = self.pool_x[idx].to(x.device, non_blocking=True)
+    px = self.pool_x[idx]
+    if x.is_cuda: px = px.pin_memory()   # only what this batch gets is pinned, so its copy to the GPU is non-blocking
+    px = px.to(x.device, non_blocking=True)
     if px.shape[-2:] != x.shape[-2:]: px = _resize_u8(px, x.shape[-2:])
     px = self._pixels.from_uint8(px, x.dtype).as_subclass(type(x))
     py = self.pool_y[idx].to(y.device, non_blocking=True).to(y.dtype).as_subclass(type(y))
@@ -225,7 +179,7 @@ def _check_first_batch(self:ProxyAttention):
                          f"got {type(y).__name__} of shape {tuple(getattr(y, 'shape', ()))} and dtype {getattr(y, 'dtype', None)} "
                          "(multi-label or regression targets are not supported)")
     # one dry forward on one image: a model with nothing to explain fails at the first batch
-    if any(self.flags): self._target = find_target_layer(unwrap_model(self.model), x[:1], self.layer)
+    if any(self.flags): self._target = find_target_layer(unwrap_model(self.model), x[:1], self.layer, method=self.method)
     self._checked = True
 
 # %% ../nbs/03_callback.ipynb #d06e3c52
@@ -289,8 +243,9 @@ def make_proxies(self:ProxyAttention, xs:Tensor, ys:Tensor) -> tuple:
     for i in range(0, len(xs), bs):
         px, y = xs[i:i+bs].to(device), ys[i:i+bs].to(device)
         x = self._pixels.encode(px.float() / 255)
-        if self._target is None: self._target = find_target_layer(model, x, self.layer)
-        cams, preds = compute_cams(model, x, self.method, targets=y if self.explain == 'label' else None, layer=self._target, fast=self.fast)
+        if self._target is None: self._target = find_target_layer(model, x, self.layer, method=self.method)
+        cams, preds = compute_cams(model, x, self.method, targets=y if self.explain == 'label' else None, layer=self._target,
+                                   fast=self.fast, smooth=self.smooth)
         proxies = proxy_images(px, cams, self.threshold, self.weight, self.replacement)
         flat = flat and not bool(cams.amax() > 0)
         made.append(proxies.cpu())
@@ -313,17 +268,17 @@ def add_to_pool(self:ProxyAttention, x:Tensor|None, y:Tensor|None):
     if self.pool == 'keep' and self.pool_x is not None:
         old = self.pool_x if self.pool_x.shape[-2:] == x.shape[-2:] else _resize_u8(self.pool_x, x.shape[-2:])  # progressive resizing
         x, y = torch.cat([old, x]), torch.cat([self.pool_y, y])
-    if next(unwrap_model(self.model).parameters()).is_cuda: x = x.pin_memory()   # fed with non_blocking copies
     self.pool_x, self.pool_y = x, y
 
 @patch
 def _record(self:ProxyAttention, made:int, start:float):
-    "The step's record, summed over all ranks, into `history` and the progress output"
-    pool = 0 if self.pool_x is None else len(self.pool_x)
+    "The step's record, summed over all ranks, into `history`, the progress output and TensorBoard / W&B if the learner logs there"
+    fresh, pool = made > 0, 0 if self.pool_x is None else len(self.pool_x)   # fresh: `preview` is this step's
     wrong, kept, made, pool = map(int, all_ranks_sum([self._n_wrong, made, made, pool]))
     rec = dict(epoch=self.epoch, wrong=wrong, kept=kept, made=made, pool=pool, seconds=round(time.perf_counter() - start, 3))
     self.history.append(rec)
-    if self.verbose and (not _distributed() or dist.get_rank() == 0): self._report(rec)
+    if self.verbose and is_rank0(): self._report(rec)
+    log_proxy_step(self.learn, rec, self.preview if fresh else None)
 
 @patch
 def _report(self:ProxyAttention, rec):

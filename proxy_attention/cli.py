@@ -4,113 +4,24 @@
 
 # %% ../nbs/04_cli.ipynb #df568ed4
 from __future__ import annotations
-import re, sys, time, random, inspect, warnings
+import re, sys, warnings
 from pathlib import Path
 from typing import Annotated
 with warnings.catch_warnings():   # importing fastai trips torch's and pandas' deprecation warnings: not actionable here, noise on a command line
     warnings.simplefilter('ignore')
-    import torch, timm
-    from fastai.vision.all import vision_learner, accuracy, set_seed, default_device, Callback, Recorder
+    import timm
+    from fastai.vision.all import default_device
 from fastcore.script import call_parse
 try: from fastcore.script import Param   # fastcore 1.x
 except ImportError: Param = None          # fastcore 2.x declares arguments with typing.Annotated
-from fastcore.imports import IN_NOTEBOOK
-from fastprogress.core import format_time
-from .core import parse_schedule, ProxyAttentionWarning
-from .callback import ProxyAttention, check_settings
-from .data import get_dls, DATASETS, URL_DATASETS
+from .core import ProxyAttentionWarning
+from .data import DATASETS, URL_DATASETS
+from .training import proxy_settings, run_pair
+from .experiments import (DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out, compare, sweep, summarize,
+                                         format_summary, plot_compare, plot_sweep)
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PROXY_FLAGS', 'COMMAND_FLAGS', 'DATA_FLAGS', 'MIN_VALUES', 'make_learner', 'train_arm', 'proxy_settings',
-           'bars_readable', 'EpochLog', 'run_pair', 'check_args', 'main']
-
-# %% ../nbs/04_cli.ipynb #c8eb076d
-def make_learner(dls, arch:str='resnet18', pretrained:bool=False, seed:int=42, **kwargs):
-    "A fastai `vision_learner` for `dls` (timm or torchvision `arch` by name), its weights drawn after `set_seed(seed)`"
-    set_seed(seed, reproducible=True)
-    return vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, **kwargs)
-
-def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoaders`
-              arch:str='resnet18', # timm / torchvision model name
-              epochs:int=8, # Epochs of `fit_one_cycle`
-              lr:float=2e-3, # Maximum learning rate
-              seed:int=42, # Seed for the weights and the batch order
-              cbs=None, # The callbacks that make this arm what it is
-              pretrained:bool=False, # Start from pretrained weights (needs a download)
-              show:bool=True, # Show fastai's progress bars
-             ):
-    "Train one arm of a comparison; returns the learner and a record of its results"
-    learn = make_learner(dls, arch, pretrained, seed)
-    for dl in dls.loaders: dl.rng = random.Random(seed)  # the same batch order in every arm
-    start = time.perf_counter()
-    if show: learn.fit_one_cycle(epochs, lr, cbs=cbs)
-    else:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, cbs=cbs)
-    values = learn.recorder.values
-    return learn, dict(accuracy=float(values[-1][2]), valid_loss=float(values[-1][1]),
-                       accuracies=[float(v[2]) for v in values], seconds=round(time.perf_counter() - start, 1))
-
-# %% ../nbs/04_cli.ipynb #ed37f05a
-def proxy_settings(epochs:int|None=None, # Epochs of the fit the schedule must fit; not checked if None
-                   **settings # `ProxyAttention` settings, e.g. `threshold=0.5`
-                  ) -> dict:
-    "`settings` checked and normalized, those at their default left out, sorted by name"
-    settings = check_settings(**settings)
-    if epochs is not None: parse_schedule(settings.get('schedule'), epochs)
-    params = inspect.signature(ProxyAttention).parameters
-    return {k: v for k, v in sorted(settings.items()) if v != check_settings(**{k: params[k].default})[k]}
-
-# %% ../nbs/04_cli.ipynb #eb891b29
-def bars_readable() -> bool:
-    "Progress bars read well in a terminal or a notebook, not in a log file (stdout piped or redirected)"
-    return IN_NOTEBOOK or getattr(sys.stdout, 'isatty', lambda: False)()
-
-class EpochLog(Callback):
-    "One flushed line per epoch: the run, epoch/total, losses and metrics, elapsed and estimated time left in the run and in all `n_runs`"
-    order = Recorder.order + 1  # after the Recorder has stored the epoch's values
-    def __init__(self, n_runs:int=1, # Runs this log follows, each of the same epochs: for the time left in all of them
-                 label:str=''): # The run being trained, e.g. 'proxy seed 0' (set it before each fit)
-        self.n_runs, self.label = n_runs, label
-        self.runs_done, self.epochs_done, self.seconds_done = 0, 0, 0.
-
-    def before_fit(self): self.start, self.run_epochs = time.perf_counter(), 0
-
-    def after_epoch(self):
-        "Print the epoch's line (and, after the first epoch of all, the estimate of the whole job)"
-        self.run_epochs += 1
-        now, n = time.perf_counter() - self.start, self.n_epoch
-        done, total = self.epochs_done + self.run_epochs, self.n_runs * n
-        run_pace, pace = now / self.run_epochs, (self.seconds_done + now) / done
-        run_left = run_pace * (n - self.run_epochs)
-        all_left = run_left + pace * (total - done - (n - self.run_epochs))
-        names = [m for m in self.recorder.metric_names[1:] if m != 'time']
-        stats = ' '.join(f"{m} {v:.4f}" if isinstance(v, float) else f"{m} {v}" for m, v in zip(names, self.recorder.values[-1]))
-        print(f"[{self.runs_done + 1}/{self.n_runs}] {self.label} epoch {self.run_epochs}/{n}: {stats} | elapsed {format_time(now)}, "
-              f"left {format_time(run_left)} (run), {format_time(all_left)} (all)", flush=True)
-        if done == 1 and total > 1:
-            print(f"estimated time for all {self.n_runs} runs x {n} epochs: {format_time(pace * total)} (at the first epoch's pace)", flush=True)
-
-    def after_fit(self):
-        self.runs_done, self.epochs_done = self.runs_done + 1, self.epochs_done + self.run_epochs
-        self.seconds_done += time.perf_counter() - self.start
-
-# %% ../nbs/04_cli.ipynb #125a9477
-def run_pair(data:str='digits', arch:str='resnet18', epochs:int=8, size:int|None=None, bs:int=64, lr:float=2e-3,
-             seed:int=42, pretrained:bool=False,
-             show:bool=True, # Progress: fastai's bars where they are readable, else an `EpochLog` line per epoch
-             dls_kwargs:dict|None=None, # Passed to `get_dls`, e.g. `n=` for digits, `num_workers=`
-             **proxy_kwargs):
-    "Train a baseline and a ProxyAttention arm on the same data, split, seed and schedule; returns both records"
-    dls = get_dls(data, size=size, bs=bs, seed=seed, **(dls_kwargs or {}))
-    log = EpochLog(n_runs=2) if show and not bars_readable() else None
-    def arm(name, cbs):
-        if log is not None: log.label = f"{name} seed {seed}"
-        return train_arm(dls, arch, epochs, lr, seed, cbs + ([log] if log else []), pretrained, show and log is None)[1]
-    base = arm('baseline', [])
-    cb = ProxyAttention(seed=seed, **proxy_kwargs)
-    prox = arm('proxy', [cb])
-    prox['proxy_steps'] = cb.history
-    return dict(baseline=base, proxy=prox, settings=repr(cb))
+__all__ = ['COMMANDS', 'PROXY_FLAGS', 'COMMAND_FLAGS', 'DATA_FLAGS', 'MIN_VALUES', 'check_args', 'main']
 
 # %% ../nbs/04_cli.ipynb #189195ed
 def _list_arg(s:str|None) -> list:
@@ -130,7 +41,6 @@ MIN_VALUES = dict(epochs=1, bs=1, size=1, seed=0, seeds=1, n=1, ntrain=1, nvalid
 def check_args(a:dict # `main`'s arguments
               ) -> dict:
     "The command line checked before anything is loaded or trained, as the arguments of `run_pair`, `compare` or `sweep`"
-    from proxy_attention.experiments import DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out
     cmd, data = a['command'], str(a['data'])
     for k in [k for k, v in a.items() if v is not None and v is not False]:
         if k in COMMAND_FLAGS and cmd not in COMMAND_FLAGS[k]: raise ValueError(f"--{k} is for {' and '.join(COMMAND_FLAGS[k])}, not {cmd}")
@@ -204,7 +114,6 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
 
 def _run_job(job:dict):
     "Run a checked command line (`check_args`) and print its results"
-    from proxy_attention.experiments import compare, sweep, summarize, format_summary, plot_compare, plot_sweep
     cmd, c, settings = job['command'], job['common'], job['settings']
     note = f", proxy settings {' '.join(f'{k}={v}' for k, v in settings.items())}" if settings else ''
     if cmd == 'run':

@@ -4,14 +4,14 @@
 
 # %% ../nbs/02_data.ipynb #255ad8b3
 from __future__ import annotations
-import gzip, os, random, re
+import gzip, os, random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-import numpy as np, torch
+import numpy as np
 from fastprogress.fastprogress import progress_bar
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, IndexSplitter, GrandparentSplitter, PILImage,
                                Resize, Normalize, imagenet_stats, ImageDataLoaders, untar_data, URLs, aug_transforms,
-                               get_image_files, FuncSplitter, parent_label, using_attr, RegexLabeller)
+                               get_image_files, FuncSplitter, parent_label)
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'IN_MEMORY_LIMIT_MB', 'URL_DATASETS', 'DATASETS', 'ArrayImage',

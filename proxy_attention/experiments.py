@@ -6,22 +6,23 @@
 from __future__ import annotations
 import math, time, inspect, subprocess, warnings
 from pathlib import Path
-import numpy as np, pandas as pd, torch
-from fastcore.basics import ifnone
+import numpy as np, pandas as pd
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixUp, CutMix
-from fastprogress.fastprogress import master_bar, progress_bar
+from fastprogress.fastprogress import master_bar
 from .callback import ProxyAttention
 from .core import check_choice
 from .data import get_dls
-from .cli import train_arm, proxy_settings, bars_readable, EpochLog
+from .training import train_arm, proxy_settings, bars_readable, EpochLog
+from .stats import t_interval, verdict
+from .metrics import explain_learner, fixed_images
+from .viz import compare_grid
 
 # %% auto #0
 __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'RESULT_COLS', 'arm_callbacks',
            'data_options', 'run_label', 'EpochTimer', 'code_commit', 'read_results', 'append_rows', 'finished_runs',
-           'check_out', 'finished_runs_explain', 'compare_plan', 'compare', 'sweep_plan', 'sweep', 't_interval',
-           'verdict', 'final_rows', 'summarize', 'format_summary', 'plot_curves', 'plot_compare', 'plot_sweep',
-           'markdown_table']
+           'check_out', 'finished_runs_explain', 'compare_plan', 'compare', 'sweep_plan', 'sweep', 'final_rows',
+           'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves', 'plot_compare', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 # the arms of the proxy pipeline and the setting each fixes: the thesis's feed, and random maps (is it the CAM, or any mask?)
@@ -148,7 +149,6 @@ def _check_dls_kwargs(dls_kwargs:dict):
 def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
               data, arch, epochs, seeds, out, size, bs, lr, pretrained, explain, n_explain, show, dls_kwargs, grid=None):
     "Run each planned arm for each seed (seeds outer, so pairs finish together), append rows, skip finished runs; the rows of the planned runs"
-    from proxy_attention.metrics import explain_learner, fixed_images, cam_grid
     _check_dls_kwargs(dls_kwargs)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     out = check_out(out, data)
@@ -184,7 +184,7 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
                 grid_learners.update(seed=seed, **{arm: learn})
                 if len(grid_learners) == len(explain) + 1:
                     x, y = fixed_images(dls, n_explain)
-                    cam_grid({a: grid_learners[a] for a in explain}, x, y, dls, save=grid)
+                    compare_grid({a: grid_learners[a] for a in explain}, x, y, n=6, explain='label').plot(save=grid)
         if bars: mb.write(f"{name}: accuracy {rows[-1]['accuracy']:.4f} ({rows[-1]['seconds']}s)")
     res = read_results(csv)
     runs = set(runs)
@@ -272,24 +272,6 @@ def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to va
     plan = sweep_plan(param, values, epochs, settings, baseline)
     return _run_plan(plan, data, arch, epochs, seeds, out, size, bs, lr, pretrained, (), 0, show, dls_kwargs)
 
-# %% ../nbs/07_experiments.ipynb #45bdb770
-def t_interval(values, conf:float=0.95) -> tuple:
-    "Mean and the `conf` confidence interval of the mean of `values` (Student's t); NaN bounds for fewer than 2 values"
-    from scipy import stats
-    v = np.asarray(values, dtype=float)
-    n, mean = len(v), float(np.mean(v)) if len(v) else float('nan')
-    if n < 2: return mean, float('nan'), float('nan')
-    half = float(stats.t.ppf((1 + conf) / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
-    return mean, mean - half, mean + half
-
-def verdict(low:float, high:float, what:str='proxy', reference:str='baseline') -> str:
-    "Plain words for a confidence interval of a difference to the `reference` arm"
-    ref = 'the baseline' if reference == 'baseline' else reference
-    if math.isnan(low) or math.isnan(high): return "no verdict (needs 2+ paired seeds)"
-    if low > 0: return f"{what} helps: better than {ref} beyond seed noise"
-    if high < 0: return f"{what} hurts: worse than {ref} beyond seed noise"
-    return f"within noise: the difference to {ref} could be zero"
-
 # %% ../nbs/07_experiments.ipynb #adb35f95
 def final_rows(df:pd.DataFrame) -> pd.DataFrame:
     "The last epoch of each run"
@@ -329,17 +311,42 @@ def summarize(df:pd.DataFrame, # Rows of `results.csv`
 
 # %% ../nbs/07_experiments.ipynb #b3bfc803
 def format_summary(s:pd.DataFrame, digits:int=3) -> pd.DataFrame:
-    "`summarize`'s table in readable strings: 'mean [low, high]'"
+    "`summarize`'s table in readable strings: 'mean [low, high]'; accuracy intervals clipped to [0, 1], as in the figures"
     f = lambda m, lo, hi: f"{m:.{digits}f}" + ('' if math.isnan(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]")
     cols = [c for c in ('data', 'arch', 'arm', 'param', 'setting') if c in s.columns]
     ref = s['reference'].iloc[0] if 'reference' in s.columns and len(s) else 'baseline'
     t = s[cols].copy()
     t['seeds'] = s['n_seeds']
-    t['accuracy (95% CI)'] = [f(m, lo, hi) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])]
+    t['accuracy (95% CI)'] = [f(m, max(lo, 0.), min(hi, 1.)) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])]
     t[f'vs {ref} (paired 95% CI)'] = ['' if math.isnan(m) else f(m, lo, hi).replace(f"{m:.{digits}f}", f"{m:+.{digits}f}", 1)
                                       for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])]
     t['verdict'] = s['verdict']
     return t.reset_index(drop=True)
+
+# %% ../nbs/07_experiments.ipynb #48467110
+def epochs_to_reach(df:pd.DataFrame, # Rows of `results.csv`, every epoch of each run
+                    reference:str='baseline', # The arm whose final accuracy (per seed) is the target
+                    metric:str='accuracy', conf:float=0.95) -> pd.DataFrame:
+    "Per arm (and settings): epochs needed to reach the `reference` arm's final `metric` of the same seed, mean and t CI"
+    df, cfg = df.copy(), [c for c in CONFIG_COLS if c in df.columns]
+    df['epoch'] = df['epoch'].astype(int)
+    fin = final_rows(df)
+    for d in (df, fin):
+        for c in cfg + ['param', 'setting']: d[c] = d[c].astype(str)
+    target = fin[(fin['arm'] == reference) & (fin['param'] == 'none')].set_index(cfg + ['seed'])[metric]
+    out = []
+    for key, g in df.groupby(cfg + ['arm', 'param', 'setting'], sort=False):
+        need = []
+        for seed, run in g.groupby('seed'):
+            t = target.get(tuple(key[:len(cfg)]) + (seed,))
+            if t is None: continue
+            hit = run[run[metric] >= t]['epoch']
+            need.append(int(hit.min()) + 1 if len(hit) else None)
+        reached = [n for n in need if n is not None]
+        m, lo, hi = t_interval(reached, conf)
+        out.append(dict(zip(cfg + ['arm', 'param', 'setting'], key), runs=len(need), reached=len(reached), epochs_mean=m,
+                        epochs_low=lo, epochs_high=hi))
+    return pd.DataFrame(out)
 
 # %% ../nbs/07_experiments.ipynb #97eb911a
 def _curves(df, by, metric='accuracy', conf=0.95):
@@ -403,11 +410,3 @@ def plot_sweep(df:pd.DataFrame, # Rows of `sweep` (its baseline included)
     note = f" ({_settings_note(user)})" if user else ''
     title = f"{df['data'].iloc[0]}, {df['arch'].iloc[0]}{note}: proxy attention by {param}"
     return plot_curves(df, ['label'], metric, title, save, ax)
-
-# %% ../nbs/07_experiments.ipynb #1c00e306
-def markdown_table(df:pd.DataFrame) -> str:
-    "A pandas frame as a GitHub Markdown table (no `tabulate` needed), e.g. `format_summary(...)` for a README"
-    esc = lambda v: str(v).replace('|', '\\|')
-    lines = ['| ' + ' | '.join(map(esc, df.columns)) + ' |', '|' + '---|' * len(df.columns)]
-    lines += ['| ' + ' | '.join(map(esc, row)) + ' |' for row in df.itertuples(index=False)]
-    return '\n'.join(lines)

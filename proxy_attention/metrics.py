@@ -4,19 +4,17 @@
 
 # %% ../nbs/08_metrics.ipynb #d5fb3edc
 from __future__ import annotations
-from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import Tensor
 from pytorch_grad_cam.metrics.road import ROADCombined
 from pytorch_grad_cam.metrics.cam_mult_image import DropInConfidence, IncreaseInConfidence
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from .cams import compute_cams, preserved_state
-from .callback import PixelSpace
-from .experiments import t_interval
+from .stats import t_interval
 
 # %% auto #0
 __all__ = ['METRICS', 'ROAD_PERCENTILES', 'fixed_images', 'explain_metrics', 'explain_learner', 'compare_explanations',
-           'summarize_explanations', 'cam_grid']
+           'summarize_explanations']
 
 # %% ../nbs/08_metrics.ipynb #94bb3e0a
 def fixed_images(dls, # `DataLoaders`; the images come from its validation set, in order
@@ -85,33 +83,3 @@ def summarize_explanations(df:pd.DataFrame, # Rows of `compare_explanations` (or
             mean, lo, hi = t_interval(g[m], conf)
             rows.append({by: name, 'metric': m, 'n': len(g), 'mean': mean, 'ci_low': lo, 'ci_high': hi})
     return pd.DataFrame(rows)
-
-# %% ../nbs/08_metrics.ipynb #66eb88b4
-def cam_grid(learners:dict, # name -> `Learner` or model
-             x:Tensor, y:Tensor, # Fixed normalized images and their true classes
-             dls=None, # For decoding the images to pixels (`Normalize`) and the class names
-             n:int=6, # Images (rows) to show
-             method:str='gradcam++', alpha:float=0.5,
-             save=None, # PNG path; nothing is written if None
-             layer=None):
-    "A static grid: each image, then its CAM for the true class from each learner; the title gives the prediction"
-    import matplotlib.pyplot as plt
-    x, y = x[:n].as_subclass(Tensor), y[:n].as_subclass(Tensor)
-    pix = (PixelSpace(dls).decode(x) if dls is not None else x.float()).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-    vocab = list(dls.vocab) if dls is not None and hasattr(dls, 'vocab') else None
-    name_of = lambda c: str(vocab[int(c)]) if vocab else str(int(c))
-    cams = {k: compute_cams(_model(l), x, method, targets=y, layer=layer) for k, l in learners.items()}
-    cols = 1 + len(learners)
-    fig, axs = plt.subplots(len(x), cols, figsize=(1.9*cols, 1.9*len(x)), squeeze=False)
-    for i in range(len(x)):
-        axs[i, 0].imshow(pix[i]); axs[i, 0].set_title(f"true {name_of(y[i])}", fontsize=8)
-        for j, (k, r) in enumerate(cams.items(), start=1):
-            axs[i, j].imshow(pix[i]); axs[i, j].imshow(r.cams[i].cpu().numpy(), cmap='jet', alpha=alpha, vmin=0, vmax=1)
-            axs[i, j].set_title(f"{k}: pred {name_of(r.preds[i])}", fontsize=8)
-    for a in axs.flat: a.axis('off')
-    fig.suptitle(f"{method} for the true class", fontsize=9)
-    fig.tight_layout()
-    if save is not None:
-        Path(save).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(save, dpi=110, bbox_inches='tight')
-    return fig

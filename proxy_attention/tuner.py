@@ -5,17 +5,17 @@
 # %% ../nbs/06_tuner.ipynb #38fc9111
 from __future__ import annotations
 import html, io, textwrap, threading
-import torch
 from torch import Tensor
 import ipywidgets as W
 from fastai.callback.core import Callback
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from .core import check_fraction, check_choice, parse_schedule, proxy_images, REPLACEMENTS
+from .core import check_choice, parse_schedule, proxy_images, REPLACEMENTS
 from .cams import compute_cams, CamResult, CAM_METHODS, FAST_METHODS
-from .callback import ProxyAttention, PixelSpace, unwrap_model, EXPLAIN
-from .viz import Grid, to_hwc, cam_overlay, flat_cams_note, _names, _vocab, _inputs
-from . import cli
+from .pixels import PixelSpace, unwrap_model
+from .callback import ProxyAttention
+from .viz import Grid, to_hwc, cam_overlay, flat_cams_note, captions, vocab_of, grid_inputs
+from .training import train_arm
 
 # %% auto #0
 __all__ = ['schedule_from_text', 'schedule_to_text', 'accuracy_figure', 'ProxyTuner']
@@ -90,9 +90,9 @@ class ProxyTuner:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1: raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}")
         self.learn, self.arch, self.lr, self.seed, self.layer, self.img_width = learn, arch, lr, seed, layer, img_width
         self.dls, self.pretrained = learn.dls if dls is None else dls, pretrained
-        self.x, self.y, self.source = _inputs(learn, x, y, n)
+        self.x, self.y, self.source = grid_inputs(learn, x, y, n)
         self.pixels = PixelSpace(learn.dls).to_uint8(self.x).cpu()
-        self.vocab = _vocab(learn.dls)
+        self.vocab = vocab_of(learn.dls)
         self._cams, self._thread = {}, None
         self.grid = self.results = self.error = None
         self.snippet = self.message = ''
@@ -171,7 +171,7 @@ def update(self:ProxyTuner, change=None):
     try:
         res = self.cams(s['method'], s['explain'])
         proxies = proxy_images(self.pixels, res.cams, s['threshold'], s['weight'], s['replacement'])
-        caps = [f"true {t}, pred {p}" for t, p in zip(_names(self.y, self.vocab), _names(res.preds, self.vocab))]
+        caps = captions(self.y, res.preds, self.vocab)
         self.grid = Grid({'original': to_hwc(self.pixels), f"CAM ({s['method']})": cam_overlay(self.pixels, res.cams),
                           'proxy': to_hwc(proxies)}, caps, data=dict(images=self.pixels, cams=res.cams, proxies=proxies))
         self.w_preview.value = self.grid.html(self.img_width)
@@ -224,7 +224,7 @@ def _compare(self:ProxyTuner, s:dict, epochs:int):
             self._status(f"training the {name} arm ({epochs} epochs) ...")
             cbs = [_EpochProgress(self.w_progress)]
             if name == 'proxy': cb = ProxyAttention(**s, seed=self.seed, verbose=False); cbs.insert(0, cb)
-            _, arms[name] = cli.train_arm(self.dls, self.arch, epochs, self.lr, self.seed, cbs=cbs, pretrained=self.pretrained, show=False)
+            _, arms[name] = train_arm(self.dls, self.arch, epochs, self.lr, self.seed, cbs=cbs, pretrained=self.pretrained, show=False)
         arms['proxy']['proxy_steps'] = cb.history
         flags = parse_schedule(s['schedule'], epochs)
         self.results = dict(arms, settings=repr(cb), epochs=epochs, flags=flags)

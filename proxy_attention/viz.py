@@ -4,7 +4,8 @@
 
 # %% ../nbs/05_viz.ipynb #27bde51a
 from __future__ import annotations
-import base64, html, io, random, warnings
+import base64, io, random, warnings
+from html import escape
 from pathlib import Path
 import numpy as np, torch
 from torch import Tensor
@@ -12,11 +13,12 @@ import matplotlib
 from matplotlib.figure import Figure
 from .core import check_fraction, check_choice, proxy_images, REPLACEMENTS, ProxyAttentionWarning
 from .cams import compute_cams, preserved_state, CAM_METHODS
-from .callback import PixelSpace, unwrap_model, EXPLAIN, flat_cams_message
+from .pixels import PixelSpace, unwrap_model
+from .callback import EXPLAIN, flat_cams_message
 
 # %% auto #0
-__all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'Grid', 'find_mistakes', 'flat_cams_note', 'attention_grid', 'preview_grid',
-           'compare_grid']
+__all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'Grid', 'find_mistakes', 'class_names', 'captions', 'flat_cams_note', 'vocab_of',
+           'grid_inputs', 'attention_grid', 'preview_grid', 'compare_grid']
 
 # %% ../nbs/05_viz.ipynb #91a184f8
 def to_hwc(images) -> np.ndarray:
@@ -82,7 +84,7 @@ def show(self:Grid,
     n = len(self) if max_rows is None else min(max_rows, len(self))
     if self.title:
         from IPython.display import display, HTML
-        display(HTML(f"<b>{html.escape(self.title)}</b>"))
+        display(HTML(f"<b>{escape(self.title)}</b>"))
     if tabs:
         ipyplot.plot_class_tabs([self.columns[c][i] for c in self.names for i in range(n)],
                                 [c for c in self.names for i in range(n)],
@@ -127,12 +129,12 @@ def html(self:Grid, img_width:int=96, max_rows:int|None=None) -> str:
     n = len(self) if max_rows is None else min(max_rows, len(self))
     cls = {c: 'pa-' + c.split(' ')[0].lower() for c in self.names}
     style = f"width:{img_width}px;height:auto;image-rendering:pixelated"
-    head = ''.join(f"<th>{html.escape(c)}</th>" for c in self.names)
+    head = ''.join(f"<th>{escape(c)}</th>" for c in self.names)
     rows = ''.join(
-        f"<tr><td class='pa-caption'>{html.escape(self.captions[i])}</td>" +
+        f"<tr><td class='pa-caption'>{escape(self.captions[i])}</td>" +
         ''.join(f"<td><img class='{cls[c]}' style='{style}' src='data:image/png;base64,{png_b64(self.columns[c][i])}'/></td>" for c in self.names) +
         "</tr>" for i in range(n))
-    title = f"<caption>{html.escape(self.title)}</caption>" if self.title else ''
+    title = f"<caption>{escape(self.title)}</caption>" if self.title else ''
     return f"<table class='pa-grid'>{title}<tr><th></th>{head}</tr>{rows}</table>"
 
 # %% ../nbs/05_viz.ipynb #b8bf449e
@@ -168,8 +170,13 @@ def find_mistakes(learn, # A fastai `Learner` of an image classifier
     return b[0].as_subclass(Tensor)[:n].cpu(), b[n_inp].as_subclass(Tensor)[:n].cpu(), 'validation batch'
 
 # %% ../nbs/05_viz.ipynb #66d4db93
-def _names(idx, vocab) -> list:
+def class_names(idx, vocab) -> list:
+    "The names of classes `idx` in `vocab` (their numbers where there is no vocab)"
     return [str(vocab[i]) if vocab is not None and 0 <= i < len(vocab) else str(i) for i in torch.as_tensor(idx).tolist()]
+
+def captions(labels, preds, vocab) -> list:
+    "'true <label>, pred <prediction>' per image, with class names"
+    return [f"true {t}, pred {p}" for t, p in zip(class_names(labels, vocab), class_names(preds, vocab))]
 
 def flat_cams_note(cams:Tensor) -> str:
     "A hint when every CAM is constant (all zero after scaling), else `''`"
@@ -177,11 +184,13 @@ def flat_cams_note(cams:Tensor) -> str:
         return flat_cams_message(torch.as_tensor(cams).shape[-2:], 'these images')
     return ''
 
-def _vocab(dls):
+def vocab_of(dls) -> list|None:
+    "The class names of `dls`, if it has them"
     v = getattr(dls, 'vocab', None)
     return None if v is None else list(v)
 
-def _inputs(learn, x, y, n):
+def grid_inputs(learn, x, y, n:int) -> tuple:
+    "Images, labels and their source for a grid: `x`/`y` as given (the first `n`), or the learner's training mistakes"
     if x is None: return find_mistakes(learn, n)
     if y is None: raise ValueError("give the labels `y` of the images `x` (the grids show the true class)")
     if len(x) != len(y): raise ValueError(f"`y` has {len(y)} labels for {len(x)} images")
@@ -203,15 +212,15 @@ def attention_grid(learn, # A fastai `Learner` of an image classifier
     method, explain = check_choice('method', method, CAM_METHODS), check_choice('explain', explain, EXPLAIN)
     threshold, weight = check_fraction('threshold', threshold), check_fraction('weight', weight)
     replacement = check_choice('replacement', replacement, REPLACEMENTS)
-    x, y, source = _inputs(learn, x, y, n)
+    x, y, source = grid_inputs(learn, x, y, n)
     model = unwrap_model(learn.model)
     pixels = PixelSpace(learn.dls).to_uint8(x).cpu()
     res = compute_cams(model, x, method, targets=y if explain == 'label' else None, layer=layer)
     cams, preds = res.cams.cpu(), res.preds.cpu()
     if note := flat_cams_note(cams): warnings.warn(note, ProxyAttentionWarning)
     proxies = proxy_images(pixels, cams, threshold, weight, replacement)
-    vocab = _vocab(learn.dls)
-    caps = [f"true {t}, pred {p}" for t, p in zip(_names(y, vocab), _names(preds, vocab))]
+    vocab = vocab_of(learn.dls)
+    caps = captions(y, preds, vocab)
     cols = {'original': to_hwc(pixels), f'CAM ({method})': cam_overlay(pixels, cams, alpha), 'proxy': to_hwc(proxies)}
     title = f"{method} on {source}; proxy: threshold {threshold}, weight {weight}, {replacement}"
     return Grid(cols, caps, title, dict(images=pixels, cams=cams, proxies=proxies, labels=y.cpu(), preds=preds))
@@ -226,10 +235,10 @@ def preview_grid(cb, # A `ProxyAttention` callback after a fit with at least one
     p = getattr(cb, 'preview', None)
     if not p: raise ValueError("the callback has no preview: fit a learner with it through at least one proxy step "
                                "that found wrong images (see `cb.history`)")
-    if vocab is None: vocab = _vocab(getattr(getattr(cb, 'learn', None), 'dls', None))
+    if vocab is None: vocab = vocab_of(getattr(getattr(cb, 'learn', None), 'dls', None))
     k = len(p['images']) if n is None else min(n, len(p['images']))
     pixels, cams, proxies = p['images'][:k], p['cams'][:k], p['proxies'][:k]
-    caps = [f"true {t}, pred {q}" for t, q in zip(_names(p['labels'][:k], vocab), _names(p['preds'][:k], vocab))]
+    caps = captions(p['labels'][:k], p['preds'][:k], vocab)
     cols = {'original': to_hwc(pixels), f'CAM ({cb.method})': cam_overlay(pixels, cams, alpha), 'proxy': to_hwc(proxies)}
     step = cb.history[-1]['epoch'] if getattr(cb, 'history', None) else '?'
     title = f"proxy step after epoch {step}: {cb.method}, threshold {cb.threshold}, weight {cb.weight}, {cb.replacement}"
@@ -249,14 +258,14 @@ def compare_grid(learns:dict, # `{name: learner}`, e.g. `{'baseline': learn_a, '
     if len(learns) < 1: raise ValueError("`learns` must hold at least one learner")
     method, explain = check_choice('method', method, CAM_METHODS), check_choice('explain', explain, EXPLAIN)
     first = next(iter(learns.values()))
-    x, y, source = _inputs(first, x, y, n)
+    x, y, source = grid_inputs(first, x, y, n)
     pixels = PixelSpace(first.dls).to_uint8(x).cpu()
-    vocab = _vocab(first.dls)
-    cols, caps, data = {'original': to_hwc(pixels)}, [f"true {t}" for t in _names(y, vocab)], dict(images=pixels, labels=y.cpu())
+    vocab = vocab_of(first.dls)
+    cols, caps, data = {'original': to_hwc(pixels)}, [f"true {t}" for t in class_names(y, vocab)], dict(images=pixels, labels=y.cpu())
     for name, learn in learns.items():
         xi = PixelSpace(learn.dls).from_uint8(pixels)
         res = compute_cams(unwrap_model(learn.model), xi, method, targets=y if explain == 'label' else None)
         cols[f'{name} ({method})'] = cam_overlay(pixels, res.cams.cpu(), alpha)
-        caps = [f"{c}, {name} {p}" for c, p in zip(caps, _names(res.preds.cpu(), vocab))]
+        caps = [f"{c}, {name} {p}" for c, p in zip(caps, class_names(res.preds.cpu(), vocab))]
         data[name] = dict(cams=res.cams.cpu(), preds=res.preds.cpu())
     return Grid(cols, caps, f"{method} on {source}", data)

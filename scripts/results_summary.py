@@ -1,27 +1,48 @@
-"""Print the measured results as Markdown (for the README): accuracy per arm with 95% CIs and verdicts, and the
-explainability metrics. Reads results/results.csv and results/explain.csv; trains nothing."""
+"""Print the measured results as Markdown (for the README and results/README.md): accuracy per arm with 95% CIs, paired
+differences to the baseline and (where it ran) to the random-map control, epochs to reach the baseline's final accuracy,
+and the explainability metrics. Reads a results folder (default: results/); trains nothing.
+Usage: python scripts/results_summary.py [results/flowers12 ...]"""
+import sys
 from pathlib import Path
 import pandas as pd
-from proxy_attention.experiments import read_results, summarize, format_summary, markdown_table
+from proxy_attention.experiments import read_results, summarize, format_summary, epochs_to_reach, final_rows
+from proxy_attention.stats import markdown_table
 from proxy_attention.metrics import summarize_explanations
 
+def ci(m, lo, hi, d=3): return f"{m:.{d}f}" + ('' if pd.isna(lo) else f" [{lo:.{d}f}, {hi:.{d}f}]")
+
+def report(folder:Path):
+    res = read_results(folder/'results.csv')
+    for data, g in res.groupby('data', sort=False):
+        r = g.iloc[0]
+        opts = '' if r['data_options'] == 'none' else f", {r['data_options'].replace(';', ', ')}"
+        fin = final_rows(g)
+        commits = sorted(set(fin['commit'].dropna().astype(str))) or ['not recorded']
+        print(f"\n**{Path(str(data)).name}**: {r['arch']} from scratch, {r['size']} px{opts}, {r['epochs']} epochs of "
+              f"fit_one_cycle (lr {r['lr']}, bs {r['bs']}), seeds {sorted(set(fin['seed']))}, commit {', '.join(commits)}\n")
+        t = format_summary(summarize(g)).drop(columns=['data', 'arch'])
+        if 'randomcam' in set(g['arm']):
+            vs = format_summary(summarize(g, reference='randomcam'))
+            t.insert(len(t.columns) - 1, 'vs randomcam (paired 95% CI)', vs['vs randomcam (paired 95% CI)'])
+        if (t['param'] == 'none').all(): t = t.drop(columns=['param', 'setting'])
+        print(markdown_table(t))
+        if g['epochs'].astype(int).max() > 8:
+            c = epochs_to_reach(g)
+            c['epochs to reach the baseline (95% CI)'] = [ci(m, lo, hi, 1) if n else 'never' for m, lo, hi, n in
+                                                          zip(c['epochs_mean'], c['epochs_low'], c['epochs_high'], c['reached'])]
+            c['runs that reached it'] = [f"{a} of {b}" for a, b in zip(c['reached'], c['runs'])]
+            print('\n' + markdown_table(c[['arm', 'param', 'setting', 'epochs to reach the baseline (95% CI)', 'runs that reached it']]))
+    ex = folder/'explain.csv'
+    if ex.exists():
+        e = pd.read_csv(ex)
+        print(f"\n**explainability** ({Path(str(e['data'].iloc[0])).name}, {e['n_images'].iloc[0]} fixed validation images, "
+              f"true class, {e['method'].iloc[0]}; mean and 95% CI over {e['seed'].nunique()} seeds)\n")
+        s = summarize_explanations(e, by='arm')
+        s['mean (95% CI)'] = [ci(m, lo, hi) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])]
+        print(markdown_table(s[['arm', 'metric', 'n', 'mean (95% CI)']]))
+
 root = Path(__file__).parents[1]
-res = read_results(root/'results'/'results.csv')
-for data, g in res.groupby('data', sort=False):
-    r = g.iloc[0]
-    opts = '' if r['data_options'] == 'none' else f", {r['data_options'].replace(';', ', ')}"
-    print(f"\n**{data}**: {r['arch']} from scratch, {r['size']} px{opts}, {r['epochs']} epochs of fit_one_cycle "
-          f"(lr {r['lr']}, bs {r['bs']}), {g['seed'].nunique()} seeds\n")
-    t = format_summary(summarize(g)).drop(columns=['data', 'arch'])
-    if (t['param'] == 'none').all(): t = t.drop(columns=['param', 'setting'])
-    print(markdown_table(t))
-    secs = g[g['epoch'] == g['epochs'] - 1].groupby('arm')['seconds'].mean().round(0)
-    print('\nmean wall seconds per run (a CPU shared with other jobs, load varied: not an overhead measurement): ' + ', '.join(f"{a} {s:.0f}" for a, s in secs.items()))
-ex = root/'results'/'explain.csv'
-if ex.exists():
-    e = pd.read_csv(ex)
-    print(f"\n**explainability** ({e['data'].iloc[0]}, {e['n_images'].iloc[0]} fixed validation images, true class, "
-          f"{e['method'].iloc[0]}; mean and 95% CI over {e['seed'].nunique()} seeds)\n")
-    s = summarize_explanations(e, by='arm')
-    s['mean (95% CI)'] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])]
-    print(markdown_table(s[['arm', 'metric', 'n', 'mean (95% CI)']]))
+for folder in (sys.argv[1:] or [root/'results']):
+    folder = Path(folder)
+    if not (folder/'results.csv').exists(): sys.exit(f"results_summary.py: error: no results.csv in {folder}")
+    report(folder)

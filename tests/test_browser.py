@@ -21,7 +21,7 @@ NOTEBOOK = '''
 import warnings; warnings.filterwarnings('ignore')
 import torch; torch.set_num_threads(1)
 from proxy_attention.data import digits_dls
-from proxy_attention.cli import make_learner
+from proxy_attention.training import make_learner
 from proxy_attention.tuner import ProxyTuner
 dls = digits_dls(size=64, bs=32, n=160, num_workers=0)
 learn = make_learner(dls, 'resnet18', pretrained=False, seed=0)

@@ -142,7 +142,7 @@ def test_bad_command_line(bad_runs, case):
     assert sorted(p.name for p in tmp.iterdir()) == ['dataset', 'driver.py', 'proxy-attention'] and not any((tmp/'dataset').iterdir())
 
 def test_run_logs_each_epoch(capsys):
-    from proxy_attention.cli import run_pair
+    from proxy_attention.training import run_pair
     from proxy_attention.core import ProxyAttentionWarning
     with pytest.warns(ProxyAttentionWarning, match='too short'):   # a 1-epoch fit has no proxy step, and says so
         res = run_pair('digits', epochs=1, size=32, bs=32, seed=0, dls_kwargs=dict(n=160, num_workers=0), threshold=0.5)

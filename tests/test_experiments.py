@@ -206,3 +206,9 @@ def test_old_results_file_stays_appendable(tmp_path):
 def test_code_commit(tmp_path):
     assert re.fullmatch(r'[0-9a-f]{4,40}(\+dirty)?|unknown', code_commit())
     assert code_commit(tmp_path/'module.py') == 'unknown'      # not a git checkout
+
+def test_accuracy_intervals_clipped_to_one_in_tables():
+    s = summarize(_toy([0.99, 0.96, 1.0], [0.99, 0.97, 1.0]))
+    assert s['ci_high'].max() > 1                                   # the t interval itself goes past 1...
+    t = format_summary(s)
+    assert all(float(v.split('[')[1].split(',')[1].rstrip(']')) <= 1 for v in t['accuracy (95% CI)'])   # ...the table does not

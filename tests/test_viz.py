@@ -1,8 +1,9 @@
 "Grids (proxy_attention.viz) and the tuner (proxy_attention.tuner) on real digits, CPU only"
 import random, threading
 import numpy as np, pytest, torch
-from proxy_attention.callback import ProxyAttention, PixelSpace
-from proxy_attention.cli import make_learner
+from proxy_attention.callback import ProxyAttention
+from proxy_attention.pixels import PixelSpace
+from proxy_attention.training import make_learner
 from proxy_attention.core import proxy_images
 from proxy_attention.data import arrays_dls
 from proxy_attention import viz, tuner as tuner_mod

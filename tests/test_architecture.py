@@ -1,0 +1,36 @@
+"The module graph of `proxy_attention/`: one-way stairs (no cycle), no import inside a function to dodge one, no private names"
+import ast
+from pathlib import Path
+
+LIB = Path(__file__).parents[1]/'proxy_attention'
+
+def project_imports():
+    "(module, imported module, imported names, at module level?) for every import of a project module"
+    for p in sorted(LIB.glob('*.py')):
+        if p.name == '_modidx.py': continue
+        tree = ast.parse(p.read_text())
+        top = set(map(id, tree.body))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or '').startswith('proxy_attention')):
+                target = (node.module or '').replace('proxy_attention.', '').split('.')[0]
+                if target: yield p.stem, target, [a.name for a in node.names], id(node) in top
+
+def test_no_cycle():
+    graph = {}
+    for m, t, _, _ in project_imports(): graph.setdefault(m, set()).add(t)
+    def visit(m, path):
+        assert m not in path, f"import cycle: {' -> '.join(path + [m])}"
+        for t in graph.get(m, ()): visit(t, path + [m])
+    for m in graph: visit(m, [])
+
+def test_no_function_level_project_imports():
+    assert [(m, t) for m, t, _, top in project_imports() if not top] == []
+
+def test_no_private_names_from_other_modules():
+    assert [(m, t, n) for m, t, names, _ in project_imports() for n in names if n.startswith('_')] == []
+
+def test_helpers_sit_below_the_callback():
+    "Pixel space, the model inside DDP and the statistics come from their own modules, not from the callback or the harness"
+    for m, t, names, _ in project_imports():
+        if t == 'callback': assert not {'PixelSpace', 'find_normalize', 'unwrap_model', 'all_ranks_sum'} & set(names), m
+        if t in ('experiments', 'cli'): assert not {'t_interval', 'train_arm', 'make_learner', 'run_pair'} & set(names), m

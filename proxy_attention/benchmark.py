@@ -21,7 +21,7 @@ from .data import arrays_dls, folder_dls, digits_dls
 
 # %% auto #0
 __all__ = ['IMAGENET', 'train_step_fn', 'proxy_step_fn', 'thesis_step_fn', 'bench_steps', 'bench_epochs', 'bench_fit',
-           'bench_data', 'main']
+           'bench_data', 'bench_data_fit', 'main']
 
 # %% ../nbs/10_benchmark.ipynb #bffdf05e
 IMAGENET = PixelSpace(Normalize.from_stats(*imagenet_stats))   # the benchmark's images are normalized as the library's loaders do
@@ -205,6 +205,30 @@ def bench_data(path, # Image folder, as `folder_dls` reads it
                 speedup=round(ms['folder'] / ms['memory'], 2), train_ms=round(ms['train'], 2),
                 folder_vs_train=round(ms['folder'] / ms['train'], 3), memory_vs_train=round(min(ms['memory'], ms['memory_w0']) / ms['train'], 3))
 
+def bench_data_fit(path, # Image folder, as `folder_dls` reads it
+                   size:int=160, # Side of the images
+                   bs:int=64, # Batch size
+                   epochs:int=1, # Epochs of each timed fit
+                   repeats:int=2, # Medians of this many interleaved repeats
+                   arch:str='resnet18', # timm model, from scratch
+                   device='cpu', # Device of the batches and of the model
+                   num_workers:int|None=None, # Loader worker processes; fastai's default if `None`
+                  ) -> dict:
+    "Seconds of a whole `fit` (training and validation) from the folder loader vs from memory, same data and seed, interleaved medians, and their ratio"
+    workers = {} if num_workers is None else dict(num_workers=num_workers)
+    dls = {k: folder_dls(path, size=size, bs=bs, device=device, in_memory=m, seed=0, **workers) for k, m in (('folder', False), ('memory', True))}
+    def fit(d):
+        set_seed(0)
+        learn = Learner(d, _model(arch, len(d.vocab)).to(device), loss_func=CrossEntropyLossFlat())
+        with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3)
+    times = {k: [] for k in dls}
+    for _ in range(repeats):
+        for k, d in dls.items(): times[k].append(_timed(lambda: fit(d), device))
+    s = {k: statistics.median(v) for k, v in times.items()}
+    return dict(data=Path(path).name, size=size, bs=bs, epochs=epochs, train_images=len(dls['folder'].train_ds), valid_images=len(dls['folder'].valid_ds),
+                workers='default' if num_workers is None else num_workers, folder_fit_s=round(s['folder'], 1), memory_fit_s=round(s['memory'], 1),
+                fit_speedup=round(s['folder'] / s['memory'], 3))
+
 # %% ../nbs/10_benchmark.ipynb #56887452
 def _table(rows, cols=None): return markdown_table(pd.DataFrame(rows, columns=cols))
 
@@ -227,6 +251,7 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
          data:str=None, # Image folder for the data-pipeline figures (default: flowers12 in ../shared/data, if there); 'none' to skip
          data_size:int=160, # Image size of the data-pipeline figures
          workers:int=None, # Loader worker processes of the data-pipeline figures (default: fastai's)
+         data_fit:bool=True, # Also time a whole 1-epoch fit from the folder loader vs from memory (`--no-data-fit` to skip)
          ):
     "Print ratios of our proxy step to a training step and to the thesis-style pipeline, epoch overheads, pool bytes and the data pipeline's cost"
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -254,5 +279,8 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
     if data is None: print(f"\n(no data-pipeline figures: no --data folder given and no {_shared_flowers()})")
     elif str(data) != 'none':
         d = bench_data(data, data_size, bs, repeats, device=device, num_workers=workers)
-        print(f"\n## Data pipeline alone vs a resnet18 training step, ms per image\n\n{_table([d])}")
+        print(f"\n## Data pipeline alone vs a resnet18 training step, ms per image\n\n{_table([d])}", flush=True)
+        if data_fit:
+            e = bench_data_fit(data, data_size, 64, repeats=2, device=device, num_workers=workers)
+            print(f"\n## A whole 1-epoch fit (train + valid), folder loader vs in memory, seconds\n\n{_table([e])}")
     # returns nothing: the console script passes the return value to `sys.exit`, which exits 1 on anything but None

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_callback.ipynb #4f8e9002
 from __future__ import annotations
-import inspect, math, time, warnings
+import copy, inspect, math, time, warnings
 import torch, torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch, store_attr
@@ -12,16 +12,17 @@ from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
 from fastai.callback.mixup import MixHandler
 from .core import (check_fraction, check_choice, check_schedule, parse_schedule, proxy_images, REPLACEMENTS,
-                                  ProxyAttentionWarning)
+                                  ProxyAttentionWarning, AdaptiveSchedule, Plateau, Mistakes, warmup_epochs)
 from .cams import compute_cams, find_target_layer, CAM_METHODS, SMOOTHINGS
 from .trackers import log_proxy_step
 from .pixels import PixelSpace, unwrap_model, all_ranks_sum, is_rank0
 
 # %% auto #0
-__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'check_settings', 'ProxyAttention', 'flat_cams_message']
+__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'SOURCES', 'check_settings', 'ProxyAttention', 'flat_cams_message']
 
 # %% ../nbs/03_callback.ipynb #f42d9664
 MODES, POOLS, EXPLAIN, FEEDS = ('replace', 'add'), ('keep', 'replace'), ('pred', 'label'), ('every_epoch', 'proxy_epochs')
+SOURCES = ('wrong', 'right', 'all')
 
 def _check_max_images(name, value):
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
@@ -33,7 +34,7 @@ def _check_layer(name, value):
         raise ValueError(f"`{name}` must be None, a module name or a module, got {value!r}")
     return value
 
-_SETTINGS = dict(threshold=check_fraction, weight=check_fraction, subset=check_fraction,
+_SETTINGS = dict(threshold=check_fraction, weight=check_fraction, subset=check_fraction, source=lambda n, v: check_choice(n, v, SOURCES),
                  method=lambda n, v: check_choice(n, v, CAM_METHODS), replacement=lambda n, v: check_choice(n, v, REPLACEMENTS),
                  smooth=lambda n, v: v if v is None else check_choice(n, v, SMOOTHINGS), schedule=lambda n, v: check_schedule(v), feed=lambda n, v: check_choice(n, v, FEEDS),
                  max_images=_check_max_images, mode=lambda n, v: check_choice(n, v, MODES),
@@ -46,7 +47,7 @@ def check_settings(**settings) -> dict:
     return {k: _SETTINGS[k](k, v) for k, v in settings.items()}
 
 class ProxyAttention(Callback):
-    "Make proxy images from the training mistakes with a CAM of the current model, and train on them"
+    "Make proxy images from the training mistakes (or `source`) with a CAM of the current model, and train on them"
     order = MixHandler.order - 1  # proxy images go in before MixUp/CutMix mix the batch
     run_valid = False
     _stateattrs = ('pool_x', 'pool_y', 'preview', '_collected', '_plan', '_target', '_pixels')
@@ -55,10 +56,11 @@ class ProxyAttention(Callback):
                  threshold:float=0.85, # CAM value above which a pixel is replaced
                  weight:float=0.1, # How strongly `blend` darkens a salient pixel
                  subset:float=0.2, # Share of the wrong training samples turned into proxy images (`ceil`, as the thesis)
+                 source:str='wrong', # Which training images a proxy step draws from: 'wrong' (thesis), 'right' or 'all'
                  method:str='gradcam++', # CAM method, one of `CAM_METHODS` ('rollout', 'gradrollout' for ViTs)
                  smooth:str|None=None, # Smoothed maps: None, 'aug' (test-time flips and scalings), 'eigen' (first principal component)
                  replacement:str='blend', # What a salient pixel becomes, one of `REPLACEMENTS`
-                 schedule=None, # Thesis list `[5,'p',9,'p',4]`, an int k (every k epochs), or None (thesis default scaled)
+                 schedule=None, # Thesis list `[5,'p',9,'p',4]`, an int k (every k epochs), None (thesis default scaled), 'plateau', 'mistakes'
                  feed:str='every_epoch', # Epochs that train on the pool: 'every_epoch' after it is made, or 'proxy_epochs' (thesis)
                  max_images:int|None=None, # At most this many proxy images per proxy step
                  mode:str='replace', # 'replace': proxy images take the place of originals; 'add': appended to batches
@@ -79,8 +81,8 @@ class ProxyAttention(Callback):
 
     def _init_state(self):
         super()._init_state()
-        self.pool_x = self.pool_y = self.preview = self._target = self._pixels = None
-        self._collected, self._plan = [], None
+        self.pool_x = self.pool_y = self.preview = self._target = self._pixels = self._adaptive = self._why = None
+        self._collected, self._plan, self._train_wrong, self._train_seen = [], None, 0, 0
 
     def __repr__(self):
         "The settings that differ from the defaults, as code to paste"
@@ -101,7 +103,9 @@ def _start_fit(self:ProxyAttention):
     self._pending, self._checked = False, False
     self._init_state()
     self.flags = parse_schedule(self.schedule, self.n_epoch)
-    if self.schedule is None and not any(self.flags):
+    self._adaptive = copy.deepcopy(self.schedule) if isinstance(self.schedule, AdaptiveSchedule) else None   # the user's object stays as given
+    if self._adaptive is not None: self._start_adaptive()
+    elif self.schedule is None and not any(self.flags):
         warnings.warn(f"a {self.n_epoch}-epoch fit is too short for the default schedule (no proxy step in the first or the last "
                       "epoch): this fit makes no proxy images; pass `schedule=` to place one", ProxyAttentionWarning)
     self.gen = torch.Generator().manual_seed(self.seed if self.seed is not None else int(torch.randint(2**62, (1,)).item()))
@@ -110,11 +114,47 @@ def _start_fit(self:ProxyAttention):
     if isinstance(self.layer, str): find_target_layer(unwrap_model(self.model), layer=self.layer, method=self.method)  # a wrong name fails now, not epochs later
 
 @patch
+def _start_adaptive(self:ProxyAttention):
+    "An adaptive schedule's fit: the values it reads exist, or the fit stops before training"
+    self._adaptive.reset(self.n_epoch)
+    names = _recorded_names(self.learn)
+    if isinstance(self._adaptive, Plateau) and self._adaptive.monitor not in names:
+        raise ValueError(f"`schedule`={self._adaptive!r} monitors {self._adaptive.monitor!r}, which this learner does not record; "
+                         f"it records {', '.join(names) or 'nothing'}")
+    if isinstance(self._adaptive, Mistakes) and not {'error_rate', 'accuracy'} & set(names):
+        raise ValueError(f"`schedule`={self._adaptive!r} compares training and validation error: give the learner an `accuracy` or "
+                         f"`error_rate` metric (it records {', '.join(names) or 'nothing'})")
+    if warmup_epochs(self._adaptive.warmup, self.n_epoch) > self.n_epoch - 2:
+        warnings.warn(f"a {self.n_epoch}-epoch fit is too short for `schedule`={self._adaptive!r} (no proxy step before its warm-up or in "
+                      "the last epoch): this fit makes no proxy images", ProxyAttentionWarning)
+
+def _recorded_names(learn) -> list:
+    "Names of the values fastai's `Recorder` keeps per epoch (train_loss, valid_loss, metrics)"
+    rec = getattr(learn, 'recorder', None)
+    return [] if rec is None else [n for n in rec.metric_names[1:] if n != 'time']
+
+@patch
+def last_epoch_values(self:ProxyAttention) -> dict:
+    "The previous epoch's values by name: the recorder's, `train_error` (mistakes in the batches trained on) and `valid_error`"
+    rec = getattr(self.learn, 'recorder', None)
+    if rec is None or not rec.values or self.epoch == 0: return {}
+    vals = dict(zip(_recorded_names(self.learn), map(float, rec.values[-1])))
+    if self._train_seen: vals['train_error'] = self._train_wrong / self._train_seen
+    if 'error_rate' in vals: vals['valid_error'] = vals['error_rate']
+    elif 'accuracy' in vals: vals['valid_error'] = 1 - vals['accuracy']
+    return vals
+
+@patch
 def before_train(self:ProxyAttention):
     "Start the fit at its first training phase; is this a proxy epoch? Plan which pool images go into its batches"
     if self._pending: self._start_fit()
+    self._why = 'schedule' if self.flags[self.epoch] else None
+    if self._adaptive is not None:
+        self._why = self._adaptive.decide(self.epoch, self.last_epoch_values())
+        self.flags[self.epoch] = self._why is not None
     self.collecting = self.flags[self.epoch]
-    self._collected, self._n_wrong, self._n_buffered, self._injected = [], 0, 0, None
+    self._collected, self._n_wrong, self._n_source, self._n_buffered, self._injected = [], 0, 0, 0, None
+    self._train_wrong = self._train_seen = 0
     if self.collecting:  # the most images this step can keep: subset of every training sample, at most max_images
         self._cap = _n_kept(self.subset, len(self.dls.train) * self.dls.train.bs, self.max_images)
     self.seen.append(0)
@@ -179,25 +219,29 @@ def _check_first_batch(self:ProxyAttention):
                          f"got {type(y).__name__} of shape {tuple(getattr(y, 'shape', ()))} and dtype {getattr(y, 'dtype', None)} "
                          "(multi-label or regression targets are not supported)")
     # one dry forward on one image: a model with nothing to explain fails at the first batch
-    if any(self.flags): self._target = find_target_layer(unwrap_model(self.model), x[:1], self.layer, method=self.method)
+    if any(self.flags) or self._adaptive is not None: self._target = find_target_layer(unwrap_model(self.model), x[:1], self.layer, method=self.method)
     self._checked = True
 
 # %% ../nbs/03_callback.ipynb #d06e3c52
 @patch
 def after_pred(self:ProxyAttention):
-    "In a proxy epoch: keep this batch's mistakes (not the proxy images fed in), bounded by what the step can use"
-    if not self.collecting: return
+    "Count the batch's mistakes; in a proxy epoch keep its `source` images (not the proxy images fed in), bounded by what the step can use"
+    if not (self.collecting or self._adaptive is not None): return
     pred = self.pred[0] if isinstance(self.pred, (tuple, list)) else self.pred
     if pred.ndim != 2: raise ValueError(f"ProxyAttention needs class scores (N, n_classes) from the model, got shape {tuple(pred.shape)}")
     with torch.no_grad():
         x, y = self.xb[0], self.yb[0]
-        wrong = pred.argmax(-1) != y
-        if self._injected is not None: wrong[self._injected] = False
-        n = int(wrong.sum())
-        self._n_wrong += n
+        wrong, own = pred.argmax(-1) != y, torch.ones(len(y), dtype=torch.bool, device=y.device)
+        if self._injected is not None: own[self._injected] = False
+        wrong &= own
+        self._train_wrong, self._train_seen = self._train_wrong + int(wrong.sum()), self._train_seen + int(own.sum())
+        if not self.collecting: return
+        pick = wrong if self.source == 'wrong' else own & ~wrong if self.source == 'right' else own
+        n = int(pick.sum())
+        self._n_wrong, self._n_source = self._n_wrong + int(wrong.sum()), self._n_source + n
         if not n or not self._cap: return
         keys = torch.rand(n, generator=self.gen)
-        self._collected.append((keys, self._pixels.to_uint8(x[wrong]).cpu(), y[wrong].as_subclass(Tensor).cpu()))
+        self._collected.append((keys, self._pixels.to_uint8(x[pick]).cpu(), y[pick].as_subclass(Tensor).cpu()))
         self._n_buffered += n
         if self._n_buffered > 2 * self._cap:
             self._collected, self._n_buffered = [_smallest_keys(self._collected, self._cap)], self._cap
@@ -218,7 +262,7 @@ def after_train(self:ProxyAttention):
 
 @patch
 def proxy_step(self:ProxyAttention):
-    "Turn a random subset of the collected mistakes into proxy images and add them to the pool"
+    "Turn a random subset of the collected mistakes (or `source` images) into proxy images and add them to the pool"
     start = time.perf_counter()
     xs, ys = self.select_mistakes()
     made_x, made_y = self.make_proxies(xs, ys) if len(xs) else (None, None)
@@ -227,8 +271,8 @@ def proxy_step(self:ProxyAttention):
 
 @patch
 def select_mistakes(self:ProxyAttention) -> tuple:
-    "A uniform random `ceil(subset * wrong)` (at most `max_images`) of the mistakes collected this epoch: uint8 images, labels"
-    n_keep = _n_kept(self.subset, self._n_wrong, self.max_images)
+    "A uniform random `ceil(subset * n)` (at most `max_images`) of the n `source` images collected this epoch: uint8 images, labels"
+    n_keep = _n_kept(self.subset, self._n_source, self.max_images)
     if not n_keep or not self._collected: return torch.zeros(0, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
     _, xs, ys = _smallest_keys(self._collected, n_keep)
     return xs, ys
@@ -275,7 +319,7 @@ def _record(self:ProxyAttention, made:int, start:float):
     "The step's record, summed over all ranks, into `history`, the progress output and TensorBoard / W&B if the learner logs there"
     fresh, pool = made > 0, 0 if self.pool_x is None else len(self.pool_x)   # fresh: `preview` is this step's
     wrong, kept, made, pool = map(int, all_ranks_sum([self._n_wrong, made, made, pool]))
-    rec = dict(epoch=self.epoch, wrong=wrong, kept=kept, made=made, pool=pool, seconds=round(time.perf_counter() - start, 3))
+    rec = dict(epoch=self.epoch, wrong=wrong, kept=kept, made=made, pool=pool, seconds=round(time.perf_counter() - start, 3), why=self._why)
     self.history.append(rec)
     if self.verbose and is_rank0(): self._report(rec)
     log_proxy_step(self.learn, rec, self.preview if fresh else None)
@@ -310,4 +354,4 @@ def after_fit(self:ProxyAttention):
 def proxy_summary(self:ProxyAttention):
     "The proxy steps of the last fit as a DataFrame"
     import pandas as pd
-    return pd.DataFrame(self.history, columns=['epoch', 'wrong', 'kept', 'made', 'pool', 'seconds'])
+    return pd.DataFrame(self.history, columns=['epoch', 'wrong', 'kept', 'made', 'pool', 'seconds', 'why'])

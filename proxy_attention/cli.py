@@ -31,7 +31,7 @@ def _list_arg(s:str|None) -> list:
     return [t.strip() for t in s.split(sep) if t.strip()]
 
 COMMANDS = ('run', 'compare', 'sweep')
-PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed')
+PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed', 'smooth', 'source')
 # a flag a command or a dataset does not use is an error there, never a silent no-op
 COMMAND_FLAGS = dict(seed=('run',), seeds=('compare', 'sweep'), arms=('compare',), out=('compare', 'sweep'),
                      param=('sweep',), values=('sweep',), explain=('compare',), plot=('compare', 'sweep'))
@@ -76,18 +76,20 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          bs:int=64, # Batch size
          lr:float=2e-3, # Maximum learning rate of the one-cycle schedule
          seed:int=None, # run: seed of the split, the weights, the batch order and the proxy selection (default 42)
-         schedule:str=None, # Proxy schedule: '5,p,9,p,4', an int k (every k epochs); default: the thesis schedule scaled to --epochs
+         schedule:str=None, # Proxy schedule: '5,p,9,p,4', an int k (every k epochs), plateau or mistakes (adaptive); default: the thesis schedule scaled to --epochs
          threshold:float=None, # CAM value above which pixels are down-weighted (default 0.85)
          weight:float=None, # Down-weighting strength of 'blend' (default 0.1)
          subset:float=None, # Share of the wrong images turned into proxy images (default 0.2)
          method:str=None, # CAM method (default gradcam++); the randomcam arm keeps its random maps
          replacement:str=None, # blend (default), mean, max, min, halfmax or zero
          feed:str=None, # every_epoch (default): proxy images in every epoch after they are made; proxy_epochs: only in proxy epochs (the thesis; the thesisfeed arm)
+         smooth:str=None, # Smoothed maps: aug (test-time flips and scalings) or eigen (first principal component); default none
+         source:str=None, # Images a proxy step draws from: wrong (default, the thesis), right or all
          pretrained:bool=False, # Start from pretrained weights (needs a download)
          seeds:int=None, # compare/sweep: seeds 0..seeds-1, each sets the split or subset, the weights and the batch order (default 3)
-         arms:str=None, # compare: comma-separated arms of baseline, proxy, thesisfeed, randomcam, mixup, cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach proxy, thesisfeed and randomcam
+         arms:str=None, # compare: comma-separated arms of baseline, proxy, thesisfeed, randomcam, plateau, mistakes, rightsource, allsource, mixup, cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the proxy-pipeline arms
          out:str=None, # compare/sweep: folder of results.csv, appended, finished runs skipped (default results)
-         param:str=None, # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method, feed)
+         param:str=None, # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method, feed, smooth, source)
          values:str=None, # sweep: its values, '0.5,0.85' (schedules: '5,p,4|2', separated by '|')
          explain:bool=False, # compare: explainability metrics of the baseline and proxy-pipeline models into out/explain.csv
          plot:str=None, # compare/sweep: folder for the accuracy-per-epoch figure (PNG); none if not given

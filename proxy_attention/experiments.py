@@ -25,11 +25,14 @@ __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 
            'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves', 'plot_compare', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
-# the arms of the proxy pipeline and the setting each fixes: the thesis's feed, and random maps (is it the CAM, or any mask?)
-PROXY_ARMS = {'proxy': {}, 'thesisfeed': dict(feed='proxy_epochs'), 'randomcam': dict(method='randomcam')}
+# the arms of the proxy pipeline and the setting each fixes: the thesis's feed, random maps (is it the CAM, or any mask?),
+# the adaptive schedules, and proxies of the right answers or of any image (is it the mistakes?)
+PROXY_ARMS = {'proxy': {}, 'thesisfeed': dict(feed='proxy_epochs'), 'randomcam': dict(method='randomcam'),
+              'plateau': dict(schedule='plateau'), 'mistakes': dict(schedule='mistakes'),
+              'rightsource': dict(source='right'), 'allsource': dict(source='all')}
 ARMS = ('baseline', *PROXY_ARMS, 'mixup', 'cutmix')
 DEFAULT_ARMS = ('baseline', 'proxy', 'mixup', 'cutmix')
-SWEEP_PARAMS = ('schedule', 'threshold', 'weight', 'subset', 'replacement', 'method', 'feed')
+SWEEP_PARAMS = ('schedule', 'threshold', 'weight', 'subset', 'replacement', 'method', 'feed', 'smooth', 'source')
 CONFIG_COLS = ['data', 'arch', 'epochs', 'size', 'bs', 'lr', 'pretrained', 'data_options']
 RUN_COLS = CONFIG_COLS + ['arm', 'param', 'setting', 'seed']
 RESULT_COLS = RUN_COLS + ['epoch', 'train_loss', 'valid_loss', 'accuracy', 'seconds', 'proxy_images', 'callback', 'commit']
@@ -49,7 +52,7 @@ def data_options(**kwargs) -> str:
     "The loader options of a run (e.g. a subset) as one sortable CSV field: `'n_train=10000;n_valid=2000'`"
     return ';'.join(f"{k}={v}" for k, v in sorted(kwargs.items()) if v is not None) or 'none'
 
-def _setting_text(v) -> str: return ','.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)   # schedules as typed: 1,p,2
+def _setting_text(v) -> str: return ','.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)   # schedules as typed: 1,p,2 or plateau
 
 def run_label(settings:dict # A run's settings that differ from the defaults, as `proxy_settings` returns them
              ) -> tuple:

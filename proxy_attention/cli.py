@@ -17,6 +17,7 @@ except ImportError: Param = None          # fastcore 2.x declares arguments with
 from .core import ProxyAttentionWarning
 from .data import DATASETS, URL_DATASETS
 from .training import proxy_settings, run_pair
+from .tune import tune, tune_report, OBJECTIVES
 from .experiments import (DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out, compare, sweep, summarize,
                                          format_summary, plot_compare, plot_sweep)
 
@@ -30,30 +31,44 @@ def _list_arg(s:str|None) -> list:
     sep = '|' if '|' in s else ';' if ';' in s else ','
     return [t.strip() for t in s.split(sep) if t.strip()]
 
-COMMANDS = ('run', 'compare', 'sweep')
+COMMANDS = ('run', 'compare', 'sweep', 'tune')
+def _and(names) -> str: return ', '.join(names[:-1]) + ' and ' + names[-1] if len(names) > 1 else names[0]
 PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed', 'smooth', 'source')
 # a flag a command or a dataset does not use is an error there, never a silent no-op
-COMMAND_FLAGS = dict(seed=('run',), seeds=('compare', 'sweep'), arms=('compare',), out=('compare', 'sweep'),
-                     param=('sweep',), values=('sweep',), explain=('compare',), plot=('compare', 'sweep'))
+COMMAND_FLAGS = dict(seed=('run', 'tune'), seeds=('compare', 'sweep'), arms=('compare',), out=('compare', 'sweep', 'tune'),
+                     param=('sweep',), values=('sweep',), explain=('compare',), plot=('compare', 'sweep'),
+                     trials=('tune',), storage=('tune',), study=('tune',), objective=('tune',),
+                     **{k: ('run', 'compare', 'sweep') for k in PROXY_FLAGS})   # tune searches the proxy settings
 DATA_FLAGS = dict(n='digits', ntrain='fashion-mnist', nvalid='fashion-mnist')
-MIN_VALUES = dict(epochs=1, bs=1, size=1, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0)
+MIN_VALUES = dict(epochs=1, bs=1, size=1, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0, trials=1)
 
 def check_args(a:dict # `main`'s arguments
               ) -> dict:
     "The command line checked before anything is loaded or trained, as the arguments of `run_pair`, `compare` or `sweep`"
     cmd, data = a['command'], str(a['data'])
     for k in [k for k, v in a.items() if v is not None and v is not False]:
-        if k in COMMAND_FLAGS and cmd not in COMMAND_FLAGS[k]: raise ValueError(f"--{k} is for {' and '.join(COMMAND_FLAGS[k])}, not {cmd}")
+        if k in COMMAND_FLAGS and cmd not in COMMAND_FLAGS[k]: raise ValueError(f"--{k} is for {_and(COMMAND_FLAGS[k])}, not {cmd}")
         if k in DATA_FLAGS and data != DATA_FLAGS[k]: raise ValueError(f"--{k} is for --data {DATA_FLAGS[k]}, not --data {data}")
         if k in MIN_VALUES and a[k] < MIN_VALUES[k]: raise ValueError(f"--{k} must be >= {MIN_VALUES[k]}, got {a[k]}")
     if not a['lr'] > 0: raise ValueError(f"--lr must be > 0, got {a['lr']}")
     names = DATASETS + tuple(URL_DATASETS)
     if data not in names and not Path(data).is_dir(): raise ValueError(f"--data {data!r} is neither a dataset name ({', '.join(names)}) nor an existing folder")
     if not timm.is_model(a['arch']): raise ValueError(f"--arch {a['arch']!r} is not a timm model name (e.g. resnet18; timm.list_models('resnet*') lists them)")
-    dls_kwargs = {k: v for k, v in dict(n=a['n'], n_train=a['ntrain'], n_valid=a['nvalid'], num_workers=a['workers']).items() if v is not None}
+    tuning = cmd == 'tune'   # there --workers counts the study's processes; each loads its data without loader workers
+    dls_kwargs = {k: v for k, v in dict(n=a['n'], n_train=a['ntrain'], n_valid=a['nvalid'], num_workers=0 if tuning else a['workers']).items() if v is not None}
     job = dict(command=cmd, settings={k: a[k] for k in PROXY_FLAGS if a[k] is not None}, dls_kwargs=dls_kwargs,
                common=dict(data=data, arch=a['arch'], epochs=a['epochs'], size=a['size'], bs=a['bs'], lr=a['lr'], pretrained=a['pretrained']))
     if cmd == 'run': return dict(job, seed=42 if a['seed'] is None else a['seed'], settings=proxy_settings(a['epochs'], **job['settings']))
+    if tuning:
+        if a['workers'] == 0: raise ValueError("--workers for tune is the number of worker processes and must be >= 1, got 0")
+        objective = a['objective'] or 'accuracy'
+        if objective not in OBJECTIVES: raise ValueError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {objective!r}")
+        storage = a['storage'] or 'sqlite:///results/tune.db'
+        if '://' not in storage and not storage.endswith(('.log', '.journal')):
+            raise ValueError(f"--storage {storage!r} is neither a database URL (sqlite:///results/tune.db, postgresql://...) nor a journal file (.log, .journal)")
+        check_out(storage.split(':///')[-1], data, 'storage')
+        return dict(job, seed=a['seed'] or 0, trials=a['trials'] or 30, workers=a['workers'] or 1, storage=storage, study=a['study'],
+                    objective=objective, out=str(check_out(a['out'] or 'results/tune', data)))
     job.update(out=str(check_out(a['out'] or 'results', data)), seeds=a['seeds'] or 3, plot=a['plot'] and str(check_out(a['plot'], data, 'plot')))
     if cmd == 'compare':
         arms = _list_arg(a['arms']) if a['arms'] is not None else list(DEFAULT_ARMS)
@@ -68,7 +83,7 @@ def _arg(help:str, type_, **kwargs):
     return Param(help, type_, **kwargs) if Param is not None else Annotated[type_, help, kwargs]
 
 @call_parse
-def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 'compare': arms over seeds; 'sweep': one proxy setting at several values vs the baseline", str, opt=False, nargs='?', choices=list(COMMANDS))='run',
+def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 'compare': arms over seeds; 'sweep': one proxy setting at several values vs the baseline; 'tune': an Optuna study of the proxy settings", str, opt=False, nargs='?', choices=list(COMMANDS))='run',
          data:str='digits', # 'digits' (built in), 'fashion-mnist', a fastai URL dataset name, or an image folder
          arch:str='resnet18', # timm model name
          epochs:int=8, # Epochs per arm
@@ -96,7 +111,11 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          n:int=None, # digits: use only the first n images
          ntrain:int=None, # Fashion-MNIST: a seeded random subset of the training images (flags have no '_': fastcore 2 spells them with '-')
          nvalid:int=None, # Fashion-MNIST: a seeded random subset of the test images used for validation
-         workers:int=None, # DataLoader workers (fastai's default if not given; 0 on a busy CPU)
+         workers:int=None, # DataLoader workers (fastai's default if not given; 0 on a busy CPU); tune: worker processes of the study (default 1)
+         trials:int=None, # tune: trials in the study in all; a rerun continues up to this many (default 30)
+         storage:str=None, # tune: Optuna storage, a database URL or a journal file (.log, .journal) (default sqlite:///results/tune.db)
+         study:str=None, # tune: study name (default: data-arch-size-epochs-objective)
+         objective:str=None, # tune: accuracy (default) or vs_baseline (difference to the baseline fit of the same seed)
          verbose:bool=False, # Show third-party warnings (torch, timm, fastai), hidden by default
         ):
     "Proxy Attention: train a baseline and a proxy-attention model (`run`), compare arms over seeds (`compare`), or sweep a setting (`sweep`)"
@@ -117,6 +136,13 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
 def _run_job(job:dict):
     "Run a checked command line (`check_args`) and print its results"
     cmd, c, settings = job['command'], job['common'], job['settings']
+    if cmd == 'tune':
+        print(f"proxy-attention tune: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}, objective {job['objective']}, "
+              f"device {default_device()}", flush=True)
+        study = tune(**c, seed=job['seed'], trials=job['trials'], workers=job['workers'], storage=job['storage'], study_name=job['study'],
+                     objective=job['objective'], **job['dls_kwargs'])
+        tune_report(study, job['out'])
+        return
     note = f", proxy settings {' '.join(f'{k}={v}' for k, v in settings.items())}" if settings else ''
     if cmd == 'run':
         print(f"proxy-attention run: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}{note}, device {default_device()}", flush=True)

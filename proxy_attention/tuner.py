@@ -10,12 +10,13 @@ import ipywidgets as W
 from fastai.callback.core import Callback
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from .core import check_choice, parse_schedule, proxy_images, REPLACEMENTS
+from .core import check_choice, parse_schedule, proxy_images, REPLACEMENTS, ADAPTIVE
 from .cams import compute_cams, CamResult, CAM_METHODS, FAST_METHODS
 from .pixels import PixelSpace, unwrap_model
 from .callback import ProxyAttention
 from .viz import Grid, to_hwc, cam_overlay, flat_cams_note, captions, vocab_of, grid_inputs
 from .training import train_arm
+from .tune import schedule_of
 
 # %% auto #0
 __all__ = ['schedule_from_text', 'schedule_to_text', 'accuracy_figure', 'ProxyTuner']
@@ -23,7 +24,9 @@ __all__ = ['schedule_from_text', 'schedule_to_text', 'accuracy_figure', 'ProxyTu
 # %% ../nbs/06_tuner.ipynb #7769b800
 def schedule_from_text(text:str):
     "The `schedule` argument a text field means: `''` -> `None`, `'3'` -> `3`, `'5,p,9,p,4'` -> `[5, 'p', 9, 'p', 4]`"
-    s = str(text).strip().strip('[]()').strip()
+    s = str(text).strip()
+    if s.lower().split('(')[0].strip() in ADAPTIVE: return s   # 'plateau', 'mistakes(ratio=0.8)': `check_schedule` reads them
+    s = s.strip('[]()').strip()
     if not s: return None
     if s.isdigit(): return int(s)
     toks = [t.strip().strip('\'"') for t in s.replace(',', ' ').split()]
@@ -73,6 +76,7 @@ class ProxyTuner:
                  n:int=6, # Preview at most this many images
                  threshold:float=0.85, weight:float=0.1, subset:float=0.2, # Starting values (see `ProxyAttention`)
                  method:str='gradcam++', replacement:str='blend', explain:str='pred', schedule=None,
+                 smooth:str|None=None, source:str='wrong',
                  epochs:int=4, # Epochs of the comparison, and of the fit the schedule must fit
                  methods=FAST_METHODS, # CAM methods offered in the dropdown
                  arch='resnet18', # Architecture of the comparison's fresh learners (name or fastai arch)
@@ -86,7 +90,8 @@ class ProxyTuner:
         methods = tuple(check_choice('methods', m, CAM_METHODS) for m in methods)
         method = check_choice('method', method, CAM_METHODS)
         if method not in methods: methods = (method, *methods)
-        ProxyAttention(threshold=threshold, weight=weight, subset=subset, method=method, replacement=replacement, explain=explain)
+        ProxyAttention(threshold=threshold, weight=weight, subset=subset, method=method, replacement=replacement, explain=explain,
+                       smooth=smooth, source=source)
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1: raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}")
         self.learn, self.arch, self.lr, self.seed, self.layer, self.img_width = learn, arch, lr, seed, layer, img_width
         self.dls, self.pretrained = learn.dls if dls is None else dls, pretrained
@@ -96,14 +101,14 @@ class ProxyTuner:
         self._cams, self._thread = {}, None
         self.grid = self.results = self.error = None
         self.snippet = self.message = ''
-        self._build(threshold, weight, subset, method, replacement, explain, schedule, epochs, methods)
+        self._build(threshold, weight, subset, method, replacement, explain, schedule, epochs, methods, smooth, source)
         self.update()
 
 # %% ../nbs/06_tuner.ipynb #894bb93c
 from fastcore.basics import patch
 
 @patch
-def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, explain, schedule, epochs, methods):
+def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, explain, schedule, epochs, methods, smooth=None, source='wrong'):
     sl = dict(min=0., max=1., step=0.01, continuous_update=False, readout_format='.2f', style={'description_width': '90px'})
     st = dict(style={'description_width': '90px'})
     self.w_threshold = W.FloatSlider(value=threshold, description='threshold', **sl)
@@ -112,9 +117,12 @@ def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, expl
     self.w_method = W.Dropdown(options=methods, value=method, description='CAM method', **st)
     self.w_replacement = W.Dropdown(options=REPLACEMENTS, value=replacement, description='replacement', **st)
     self.w_explain = W.Dropdown(options=[('predicted class', 'pred'), ('true label', 'label')], value=explain, description='explain', **st)
-    self.w_schedule = W.Text(value=schedule_to_text(schedule), placeholder="default; 2; 5,p,9,p,4", description='schedule', continuous_update=False, **st)
+    self.w_schedule = W.Text(value=schedule_to_text(schedule), placeholder="default; 2; 5,p,9,p,4; plateau", description='schedule', continuous_update=False, **st)
     self.w_epochs = W.BoundedIntText(value=epochs, min=1, max=100_000, description='epochs', **st)
-    self.controls = [self.w_threshold, self.w_weight, self.w_subset, self.w_method, self.w_replacement, self.w_explain, self.w_schedule, self.w_epochs]
+    self.w_smooth = W.Dropdown(options=[('none', None), ('aug (TTA)', 'aug'), ('eigen', 'eigen')], value=smooth, description='smoothing', **st)
+    self.w_source = W.Dropdown(options=[('mistakes', 'wrong'), ('right answers', 'right'), ('all images', 'all')], value=source, description='source', **st)
+    self.controls = [self.w_threshold, self.w_weight, self.w_subset, self.w_method, self.w_replacement, self.w_explain, self.w_schedule, self.w_epochs,
+                     self.w_smooth, self.w_source]
     for w in self.controls:
         w.add_class(f"pa-{w.description.split(' ')[-1].lower()}")
         w.observe(self.update, names='value')
@@ -126,7 +134,7 @@ def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, expl
                  (self.w_compare, 'compare'), (self.w_progress, 'progress'), (self.w_status, 'status'), (self.w_plot, 'plot')): w.add_class(f'pa-{c}')
     self.w_compare.on_click(lambda _: self.compare())
     self.widget = W.VBox([
-        W.HBox([W.VBox(self.controls[:3] + [self.w_epochs]), W.VBox(self.controls[3:7])]),
+        W.HBox([W.VBox(self.controls[:3] + [self.w_epochs]), W.VBox(self.controls[3:7]), W.VBox([self.w_smooth, self.w_source])]),
         self.w_message, self.w_snippet, self.w_info, self.w_preview,
         W.HBox([self.w_compare, self.w_progress, self.w_status]), self.w_plot])
     self.widget.add_class('pa-tuner')
@@ -140,14 +148,15 @@ def settings(self:ProxyTuner) -> dict:
     "The `ProxyAttention` arguments the widgets hold now"
     return dict(threshold=round(self.w_threshold.value, 4), weight=round(self.w_weight.value, 4), subset=round(self.w_subset.value, 4),
                 method=self.w_method.value, replacement=self.w_replacement.value, explain=self.w_explain.value,
-                schedule=schedule_from_text(self.w_schedule.value))
+                schedule=schedule_from_text(self.w_schedule.value), smooth=self.w_smooth.value, source=self.w_source.value)
 
 @patch
-def cams(self:ProxyTuner, method:str, explain:str) -> CamResult:
-    "The preview images' CAMs for `method` and `explain`, computed once and cached (on the CPU)"
-    key = (method, explain)
+def cams(self:ProxyTuner, method:str, explain:str, smooth:str|None=None) -> CamResult:
+    "The preview images' CAMs for `method`, `explain` and `smooth`, computed once and cached (on the CPU)"
+    key = (method, explain, smooth)
     if key not in self._cams:
-        res = compute_cams(unwrap_model(self.learn.model), self.x, method, targets=self.y if explain == 'label' else None, layer=self.layer)
+        res = compute_cams(unwrap_model(self.learn.model), self.x, method, targets=self.y if explain == 'label' else None, layer=self.layer,
+                           smooth=smooth)
         self._cams[key] = CamResult(res.cams.cpu(), res.preds.cpu())
     return self._cams[key]
 
@@ -169,10 +178,11 @@ def update(self:ProxyTuner, change=None):
     try: self.snippet = repr(self._check(s, self.w_epochs.value))
     except ValueError as e: self.snippet = ''; errors.append(str(e))
     try:
-        res = self.cams(s['method'], s['explain'])
+        res = self.cams(s['method'], s['explain'], s['smooth'])
         proxies = proxy_images(self.pixels, res.cams, s['threshold'], s['weight'], s['replacement'])
         caps = captions(self.y, res.preds, self.vocab)
-        self.grid = Grid({'original': to_hwc(self.pixels), f"CAM ({s['method']})": cam_overlay(self.pixels, res.cams),
+        cam_name = s['method'] + (f", {s['smooth']}" if s['smooth'] else '')
+        self.grid = Grid({'original': to_hwc(self.pixels), f"CAM ({cam_name})": cam_overlay(self.pixels, res.cams),
                           'proxy': to_hwc(proxies)}, caps, data=dict(images=self.pixels, cams=res.cams, proxies=proxies))
         self.w_preview.value = self.grid.html(self.img_width)
     except Exception as e: errors.append(f"the preview failed: {type(e).__name__}: {e}")   # shown, never raised into the front end
@@ -226,7 +236,7 @@ def _compare(self:ProxyTuner, s:dict, epochs:int):
             if name == 'proxy': cb = ProxyAttention(**s, seed=self.seed, verbose=False); cbs.insert(0, cb)
             _, arms[name] = train_arm(self.dls, self.arch, epochs, self.lr, self.seed, cbs=cbs, pretrained=self.pretrained, show=False)
         arms['proxy']['proxy_steps'] = cb.history
-        flags = parse_schedule(s['schedule'], epochs)
+        flags = [e in {h['epoch'] for h in cb.history} for e in range(epochs)]   # where the steps ran (adaptive schedules decide in the fit)
         self.results = dict(arms, settings=repr(cb), epochs=epochs, flags=flags)
         b, p = arms['baseline']['accuracy'], arms['proxy']['accuracy']
         self.w_plot.value = _png(accuracy_figure({k: arms[k] for k in ('baseline', 'proxy')}, flags, repr(cb)))
@@ -238,3 +248,16 @@ def _compare(self:ProxyTuner, s:dict, epochs:int):
     finally:
         for dl, r in zip(self.dls.loaders, rngs): dl.rng = r
         self.w_compare.disabled = False
+
+# %% ../nbs/06_tuner.ipynb #335bb8d7
+@patch(cls_method=True)
+def from_study(cls:ProxyTuner, study, # An Optuna study of `tune` (or `optuna.load_study(study_name=..., storage=...)`)
+               learn, # The learner to preview on
+               **kwargs # Other `ProxyTuner` arguments; they win over the study's
+              ) -> ProxyTuner:
+    "A tuner whose widgets start at the best finished trial of `study`, with the study's epochs"
+    p, config = study.best_trial.params, study.user_attrs.get('config', {})
+    epochs = kwargs.pop('epochs', config.get('epochs', 4))
+    start = {k: p[k] for k in ('threshold', 'weight', 'subset', 'method', 'replacement', 'smooth', 'source') if k in p}
+    if 'schedule' in p: start['schedule'] = schedule_of(p['schedule'], epochs)
+    return cls(learn, epochs=epochs, **{**start, **kwargs})

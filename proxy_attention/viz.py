@@ -12,13 +12,13 @@ from torch import Tensor
 import matplotlib
 from matplotlib.figure import Figure
 from .core import check_fraction, check_choice, proxy_images, REPLACEMENTS, ProxyAttentionWarning
-from .cams import compute_cams, preserved_state, CAM_METHODS
+from .cams import compute_cams, preserved_state, CAM_METHODS, SMOOTHINGS, ATTENTION_METHODS
 from .pixels import PixelSpace, unwrap_model
 from .callback import EXPLAIN, flat_cams_message
 
 # %% auto #0
 __all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'Grid', 'find_mistakes', 'class_names', 'captions', 'flat_cams_note', 'vocab_of',
-           'grid_inputs', 'attention_grid', 'preview_grid', 'compare_grid']
+           'grid_inputs', 'attention_grid', 'preview_grid', 'compare_grid', 'maps_grid']
 
 # %% ../nbs/05_viz.ipynb #91a184f8
 def to_hwc(images) -> np.ndarray:
@@ -269,3 +269,34 @@ def compare_grid(learns:dict, # `{name: learner}`, e.g. `{'baseline': learn_a, '
         caps = [f"{c}, {name} {p}" for c, p in zip(caps, class_names(res.preds.cpu(), vocab))]
         data[name] = dict(cams=res.cams.cpu(), preds=res.preds.cpu())
     return Grid(cols, caps, f"{method} on {source}", data)
+
+# %% ../nbs/05_viz.ipynb #dceccb4c
+def _map_spec(spec:str) -> tuple:
+    "'gradcam++/aug' -> ('gradcam++', 'aug'); 'rollout' -> ('rollout', None)"
+    method, _, smooth = str(spec).partition('/')
+    method = check_choice('maps', method.strip(), CAM_METHODS)
+    return method, (check_choice('maps', smooth.strip(), SMOOTHINGS) if smooth.strip() else None)
+
+def maps_grid(learn, # A fastai `Learner` of an image classifier
+              maps=('gradcam++', 'gradcam++/aug', 'gradcam++/eigen'), # Maps as 'method' or 'method/smoothing'
+              x:Tensor|None=None, # Normalized images; `learn`'s training mistakes if `None`
+              y:Tensor|None=None, # Their labels (needed with `x`)
+              n:int=8, # At most this many images
+              explain:str='pred', # Class each map explains: the predicted one or the true `label`
+              layer=None, # Target layer of the gradient CAMs, found automatically if `None`
+              alpha:float=0.5, # Heatmap weight over the image
+             ) -> Grid:
+    "original | each of `maps` over the image, for the same model, images and explained class"
+    specs = [_map_spec(m) for m in ([maps] if isinstance(maps, str) else maps)]
+    if not specs: raise ValueError("`maps` must name at least one map, e.g. ('gradcam++', 'gradcam++/aug')")
+    explain = check_choice('explain', explain, EXPLAIN)
+    x, y, source = grid_inputs(learn, x, y, n)
+    model, pixels, vocab = unwrap_model(learn.model), PixelSpace(learn.dls).to_uint8(x).cpu(), vocab_of(learn.dls)
+    cols, data, preds = {'original': to_hwc(pixels)}, dict(images=pixels, labels=y.cpu()), None
+    for method, smooth in specs:
+        res = compute_cams(model, x, method, targets=y if explain == 'label' else None,
+                           layer=None if method in ATTENTION_METHODS else layer, smooth=smooth)
+        name = method + (f"/{smooth}" if smooth else '')
+        cols[name] = cam_overlay(pixels, res.cams.cpu(), alpha)
+        data[name], preds = res.cams.cpu(), res.preds.cpu()
+    return Grid(cols, captions(y, preds, vocab), f"maps on {source}, explaining the {'true' if explain == 'label' else 'predicted'} class", data)

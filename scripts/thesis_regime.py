@@ -11,6 +11,9 @@ Stages, in the order worth running them:
   imagenette    baseline, proxy, randomcam on imagenette-4k, 128 px, 15 epochs, seeds 0-2
   hyper         flowers12, 20 epochs: threshold 0.5 / 0.95, subset 0.8, one mid-fit proxy step, each vs the baseline
   seeds45       seeds 3 and 4 of the flowers stage (for differences of >= 1 point whose CI straddles zero)
+  adaptive      the adaptive schedules (plateau, mistakes) on flowers12, the same runs (baseline, proxy, randomcam shared)
+  source        proxies of the right answers and of all images (rightsource, allsource) on flowers12, the same runs
+  tune          an Optuna study on flowers12 (128 px, 20 epochs, 30 trials, pruned) into results/tune-flowers12
 On a GPU: add --size 224 (the thesis's resolution) and the whole matrix takes minutes."""
 import argparse, sys, time
 from pathlib import Path
@@ -22,7 +25,8 @@ CORE, MORE = ('baseline', 'proxy', 'randomcam'), ('thesisfeed', 'mixup', 'cutmix
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('stages', nargs='+', choices=['flowers', 'flowers-more', 'imagenette', 'hyper', 'seeds45'])
+    p.add_argument('stages', nargs='+', choices=['flowers', 'flowers-more', 'imagenette', 'hyper', 'seeds45', 'adaptive', 'source', 'tune'])
+    p.add_argument('--workers', type=int, default=1, help='tune: worker processes of the study')
     p.add_argument('--size', type=int, default=160, help='image side for the flowers12 stages (224 on a GPU)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
     a = p.parse_args()
@@ -36,6 +40,13 @@ def main():
         if stage == 'flowers':
             compare(arms=CORE, seeds=3, explain=CORE, n_explain=64, **flowers)
         elif stage == 'flowers-more': compare(arms=MORE, seeds=3, **flowers)
+        elif stage == 'adaptive': compare(arms=('plateau', 'mistakes'), seeds=3, **flowers)
+        elif stage == 'source': compare(arms=('rightsource', 'allsource'), seeds=3, **flowers)
+        elif stage == 'tune':
+            from proxy_attention.tune import tune, tune_report
+            study = tune(FLOWERS, 'resnet18', size=128, epochs=20, bs=64, lr=2e-3, trials=30, workers=a.workers,
+                         storage='sqlite:///results/tune-flowers12/tune.db', num_workers=0)
+            tune_report(study, 'results/tune-flowers12')
         elif stage == 'seeds45': compare(arms=CORE, seeds=[3, 4], explain=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
             compare(data=IMAGENETTE, size=128, epochs=15, arms=CORE, seeds=3, explain=CORE, n_explain=64,

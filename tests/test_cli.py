@@ -10,7 +10,7 @@ CONSOLE = 'import sys\nfrom proxy_attention.cli import main\nsys.exit(main())\n'
 # every proxy flag at a value other than its default, and how the proxy arm's callback `repr` shows it
 FLAGS = dict(schedule=('p,1', "schedule=['p', 1]"), threshold=('0.5', 'threshold=0.5'), weight=('0.3', 'weight=0.3'),
              subset=('0.5', 'subset=0.5'), method=('gradcam', "method='gradcam'"), replacement=('mean', "replacement='mean'"),
-             feed=('proxy_epochs', "feed='proxy_epochs'"))
+             feed=('proxy_epochs', "feed='proxy_epochs'"), smooth=('eigen', "smooth='eigen'"), source=('all', "source='all'"))
 ARMS, EPOCHS = ['baseline', 'proxy', 'thesisfeed', 'randomcam'], 2
 
 @pytest.fixture(scope='module')

@@ -193,3 +193,26 @@ def test_errors_name_the_method(vit):
     with pytest.raises(ValueError, match=r"`discard_ratio` must be in \[0, 1\)"): compute_cams(vit, x, 'rollout', discard_ratio=1)
     with pytest.raises(ValueError, match=r"`discard_ratio` applies to method='rollout' only"): compute_cams(vit, x, 'gradrollout', discard_ratio=.5)
     with pytest.raises(ValueError, match=r"`head_fusion` applies to the attention methods"): compute_cams(vit, x, 'gradcam', head_fusion='max')
+
+@pytest.mark.parametrize('method', ATTENTION_METHODS)
+def test_a_vit_fit_with_attention_map_proxies(digits, digits_originals, method):
+    "A ViT learner fitted with `ProxyAttention(method=...)`: its proxy images differ from their originals and are trained on"
+    from fastai.vision.all import Learner, CrossEntropyLossFlat, accuracy, set_seed
+    from proxy_attention.callback import ProxyAttention
+    from conftest import BatchSpy, quiet_fit, key
+    train, _ = digits_originals
+    set_seed(0)
+    learn = Learner(digits, VisionTransformer(img_size=32, patch_size=8, num_classes=10, embed_dim=32, depth=2, num_heads=2),
+                    loss_func=CrossEntropyLossFlat(), metrics=accuracy)
+    # 'max': a salient pixel becomes the image's brightest, so a map over the digits' black background changes pixels too
+    cb, spy = ProxyAttention(method=method, schedule=[1, 'p', 1], subset=1.0, threshold=0.5, replacement='max', seed=0, verbose=False,
+                             n_preview=10_000), BatchSpy()
+    quiet_fit(learn, 3, lr=1e-3, cbs=[cb, spy])
+    (rec,) = cb.history
+    assert rec['made'] > 10 and cb.preview['cams'].flatten(1).std(1).min() > 0.01   # 4 x 4 patch maps with structure
+    changed = [p for p, s in zip(cb.pool_x, cb.preview['images']) if not torch.equal(p, s)]
+    assert len(changed) > 0.8 * len(cb.pool_x)
+    moved = (cb.preview['proxies'] != cb.preview['images']).any(1)
+    assert not (moved & (cb.preview['cams'] <= 0.5)).any()   # only where the attention map is above the threshold
+    fed = {key(r) for b in spy.train(2) for r in b['x']}
+    assert all(key(p) in fed for p in changed) and not any(key(p) in train for p in changed)   # fed in the next epoch, and new

@@ -1,0 +1,95 @@
+"""`tune`: Optuna studies of the proxy-attention settings on real digits (200 at 64 px, ResNet-18: 2 x 2 maps, 3 epochs),
+read back from the study's storage — what another machine joining the study would see."""
+import os, subprocess, sys, pytest
+from pathlib import Path
+optuna = pytest.importorskip('optuna')
+from optuna.trial import TrialState
+from proxy_attention.tune import tune, tune_report, open_storage, SPACE
+
+SMALL = dict(size=64, epochs=3, bs=32, n=200, num_workers=0, show=False)
+CHEAP = {**SPACE, 'smooth': ('choice', (None,))}   # test-time-augmented maps cost 5 CAM passes: not needed to test the study
+
+CONSOLE = 'import sys\nfrom proxy_attention.cli import main\nsys.exit(main())\n'   # what the console script does (exit status = main's value)
+ENV = {**os.environ, 'PYTHONPATH': str(Path(__file__).parents[1])}
+
+def console(tmp_path, *argv, timeout=600):
+    (tmp_path/'proxy-attention').write_text(CONSOLE)
+    return subprocess.run([sys.executable, str(tmp_path/'proxy-attention'), *argv], capture_output=True, text=True, timeout=timeout, cwd=tmp_path, env=ENV)
+
+def states(study): return [t.state for t in study.trials]
+
+def test_two_worker_processes_share_one_sqlite_study(tmp_path):
+    storage = f"sqlite:///{tmp_path}/tune.db"
+    study = tune('digits', trials=4, workers=2, storage=storage, study_name='shared', space=CHEAP, **SMALL)
+    again = optuna.load_study(study_name='shared', storage=open_storage(storage))   # what the storage holds
+    assert states(again) == [TrialState.COMPLETE] * 4
+    assert len({t.user_attrs['worker'] for t in again.trials}) == 2   # both processes finished trials
+    assert len({tuple(sorted(t.params.items())) for t in again.trials}) == 4   # and did not draw the same settings
+
+def test_a_bad_trial_fails_and_the_study_goes_on(tmp_path):
+    storage = f"sqlite:///{tmp_path}/tune.db"
+    optuna.create_study(study_name='s', storage=open_storage(storage), direction='maximize').enqueue_trial(dict(subset=1.5))
+    study = tune('digits', trials=2, storage=storage, study_name='s', space=CHEAP, **SMALL)
+    assert states(study) == [TrialState.FAIL, TrialState.COMPLETE]
+    assert study.trials[0].intermediate_values == {}   # it failed before training
+
+def test_a_hopeless_trial_is_pruned_after_its_first_epoch(tmp_path):
+    storage = f"{tmp_path}/tune.journal"   # Optuna's journal file, for a shared file system
+    hopeless = optuna.pruners.ThresholdPruner(lower=1.01)   # no accuracy reaches 1.01: every trial is hopeless by construction
+    study = tune('digits', trials=2, storage=storage, study_name='p', space=CHEAP, pruner=hopeless, **SMALL)
+    assert states(study) == [TrialState.PRUNED] * 2
+    assert all(list(t.intermediate_values) == [0] for t in study.trials)   # stopped after epoch 0, not trained on
+
+def test_default_pruner_stops_a_trial_worse_than_the_median(tmp_path):
+    storage = f"sqlite:///{tmp_path}/tune.db"
+    base = optuna.create_study(study_name='m', storage=open_storage(storage), direction='maximize')
+    good = dict(threshold=0.85, weight=0.1, subset=0.2, replacement='blend', method='gradcam++', smooth=None, source='wrong', schedule='default')
+    for _ in range(4): base.enqueue_trial(good)
+    # a trial that darkens every pixel of every training image it can, from the first proxy epoch on: worse than the median of 4 good ones
+    base.enqueue_trial(dict(threshold=0.3, weight=1.0, subset=1.0, replacement='zero', method='gradcam', smooth=None, source='all', schedule='once'))
+    study = tune('digits', trials=5, storage=storage, study_name='m', space=CHEAP, **{**SMALL, 'epochs': 4})
+    assert states(study)[:4] == [TrialState.COMPLETE] * 4
+    last = study.trials[4]
+    median = sorted(t.intermediate_values[3] for t in study.trials[:4])[1:3]
+    assert last.state == TrialState.PRUNED or last.value >= sum(median) / 2   # pruned exactly when it fell below the median
+
+def test_a_resumed_study_does_not_repeat_finished_trials(tmp_path):
+    storage = f"sqlite:///{tmp_path}/tune.db"
+    first = tune('digits', trials=2, storage=storage, study_name='r', space=CHEAP, **SMALL)
+    params = [t.params for t in first.trials]
+    again = tune('digits', trials=2, storage=storage, study_name='r', space=CHEAP, **SMALL)
+    assert [t.params for t in again.trials] == params and states(again) == [TrialState.COMPLETE] * 2
+    more = tune('digits', trials=3, storage=storage, study_name='r', space=CHEAP, **SMALL)
+    assert [t.params for t in more.trials][:2] == params and len(more.trials) == 3
+    with pytest.raises(ValueError, match=r"made for another configuration \(epochs: 3 there, 4 here\)"):
+        tune('digits', trials=3, storage=storage, study_name='r', space=CHEAP, **{**SMALL, 'epochs': 4})
+
+def test_report_writes_trials_best_settings_and_plots(tmp_path):
+    storage = f"sqlite:///{tmp_path}/tune.db"
+    study = tune('digits', trials=3, storage=storage, study_name='w', space=CHEAP, **SMALL)
+    paths = tune_report(study, tmp_path/'out', show=False)
+    assert sorted(paths) == ['best', 'history', 'importance', 'trials']
+    best = paths['best'].read_text().splitlines()[0]
+    assert best == study.best_trial.user_attrs['callback'] and best.startswith('ProxyAttention(')
+    import pandas as pd
+    assert len(pd.read_csv(paths['trials'])) == 3 and all(paths[k].stat().st_size > 1000 for k in ('history', 'importance'))
+
+def test_cli_tune_in_a_log_file(tmp_path):
+    out = console(tmp_path, 'tune', '--trials', '2', '--epochs', '3', '--size', '64', '--bs', '32', '--n', '200',
+                  '--storage', f"sqlite:///{tmp_path}/t.db", '--out', str(tmp_path/'out'))
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert sum(' epoch ' in l and ' left ' in l for l in lines) == 2 * 3   # a line per epoch when stdout is not a terminal
+    assert sum(l.startswith('trial ') for l in lines) == 2 and any(l.startswith('best: trial ') for l in lines)
+    assert (tmp_path/'out'/'best.txt').read_text().startswith('ProxyAttention(')
+
+@pytest.mark.parametrize('argv, message', [
+    (['tune', '--threshold', '0.5'], '--threshold is for run, compare and sweep, not tune'),
+    (['tune', '--workers', '0'], '--workers for tune is the number of worker processes'),
+    (['tune', '--storage', 'results/tune.db'], "--storage 'results/tune.db' is neither a database URL"),
+    (['tune', '--objective', 'loss'], '--objective must be one of accuracy, vs_baseline'),
+    (['run', '--trials', '3'], '--trials is for tune, not run')])
+def test_cli_tune_errors(tmp_path, argv, message):
+    out = console(tmp_path, *argv, timeout=120)
+    (line,) = out.stderr.strip().splitlines()   # one line, no traceback, before anything is loaded
+    assert out.returncode == 2 and line.startswith(f"proxy-attention: error: {message}") and out.stdout == ''

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_tuner.ipynb #38fc9111
 from __future__ import annotations
-import html, io, textwrap, threading
+import html, textwrap, threading
 from torch import Tensor
 import ipywidgets as W
 from fastai.callback.core import Callback
@@ -14,7 +14,7 @@ from .core import check_choice, parse_schedule, proxy_images, REPLACEMENTS, ADAP
 from .cams import compute_cams, CamResult, CAM_METHODS, FAST_METHODS
 from .pixels import PixelSpace, unwrap_model
 from .callback import ProxyAttention
-from .viz import Grid, to_hwc, cam_overlay, flat_cams_note, captions, vocab_of, grid_inputs
+from .viz import Grid, to_hwc, cam_overlay, flat_cams_note, captions, vocab_of, grid_inputs, figure_png
 from .training import train_arm
 from .tune import schedule_of
 
@@ -61,11 +61,6 @@ def accuracy_figure(results:dict, # `{name: record}` with the `accuracies` per e
     ax.set_ylabel('validation accuracy'); ax.legend(fontsize=8)
     if title: ax.set_title(textwrap.fill(title, 70), fontsize=8)
     return fig
-
-def _png(fig:Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png')
-    return buf.getvalue()
 
 # %% ../nbs/06_tuner.ipynb #cd679ffe
 class ProxyTuner:
@@ -239,7 +234,7 @@ def _compare(self:ProxyTuner, s:dict, epochs:int):
         flags = [e in {h['epoch'] for h in cb.history} for e in range(epochs)]   # where the steps ran (adaptive schedules decide in the fit)
         self.results = dict(arms, settings=repr(cb), epochs=epochs, flags=flags)
         b, p = arms['baseline']['accuracy'], arms['proxy']['accuracy']
-        self.w_plot.value = _png(accuracy_figure({k: arms[k] for k in ('baseline', 'proxy')}, flags, repr(cb)))
+        self.w_plot.value = figure_png(accuracy_figure({k: arms[k] for k in ('baseline', 'proxy')}, flags, repr(cb)))
         self.w_plot.layout.display = ''
         self._status(f"baseline {b:.3f}, proxy {p:.3f} ({p - b:+.3f}) after {epochs} epochs; one seed, so repeat over seeds before reading much into it")
     except Exception as e:

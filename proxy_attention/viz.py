@@ -17,8 +17,9 @@ from .pixels import PixelSpace, unwrap_model
 from .callback import EXPLAIN, flat_cams_message
 
 # %% auto #0
-__all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'Grid', 'find_mistakes', 'class_names', 'captions', 'flat_cams_note', 'vocab_of',
-           'grid_inputs', 'attention_grid', 'preview_grid', 'compare_grid', 'maps_grid']
+__all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'figure_png', 'show_figures_inline', 'Grid', 'find_mistakes', 'class_names',
+           'captions', 'flat_cams_note', 'vocab_of', 'grid_inputs', 'attention_grid', 'preview_grid', 'compare_grid',
+           'maps_grid']
 
 # %% ../nbs/05_viz.ipynb #91a184f8
 def to_hwc(images) -> np.ndarray:
@@ -52,6 +53,21 @@ def png_b64(img:np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format='PNG')
     return base64.b64encode(buf.getvalue()).decode()
+
+def figure_png(fig:Figure) -> bytes:
+    "A matplotlib `Figure` as PNG bytes"
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png')
+    return buf.getvalue()
+
+def show_figures_inline():
+    "In IPython, display a bare matplotlib `Figure` (made without pyplot, as ours are) as a PNG, as pyplot's figures are"
+    try: from IPython import get_ipython
+    except ImportError: return
+    ip = get_ipython()
+    if ip is None: return
+    fmt = ip.display_formatter.formatters['image/png']
+    if Figure not in fmt.type_printers: fmt.for_type(Figure, figure_png)
 
 class Grid:
     "Rows of samples, one column per view of them (numpy `uint8` `(N, H, W, 3)` each), a caption per row"
@@ -105,6 +121,7 @@ def plot(self:Grid,
          fontsize:int=8,
         ) -> Figure:
     "The grid as a static matplotlib `Figure` (rows of views, captions on the left), saved as a PNG at `save` if given"
+    show_figures_inline()   # a notebook shows the returned figure
     n = len(self) if max_rows is None else min(max_rows, len(self))
     k = len(self.columns)
     fig = Figure(figsize=(size*k + 1.2, size*n + (0.6 if self.title else 0.3)), dpi=dpi, layout='constrained')

@@ -139,7 +139,7 @@ def last_epoch_values(self:ProxyAttention) -> dict:
     rec = getattr(self.learn, 'recorder', None)
     if rec is None or not rec.values or self.epoch == 0: return {}
     vals = dict(zip(_recorded_names(self.learn), map(float, rec.values[-1])))
-    if self._train_seen: vals['train_error'] = self._train_wrong / self._train_seen
+    if self._train_seen: vals['train_error'] = float(self._train_wrong) / self._train_seen
     if 'error_rate' in vals: vals['valid_error'] = vals['error_rate']
     elif 'accuracy' in vals: vals['valid_error'] = 1 - vals['accuracy']
     return vals
@@ -234,7 +234,9 @@ def after_pred(self:ProxyAttention):
         wrong, own = pred.argmax(-1) != y, torch.ones(len(y), dtype=torch.bool, device=y.device)
         if self._injected is not None: own[self._injected] = False
         wrong &= own
-        self._train_wrong, self._train_seen = self._train_wrong + int(wrong.sum()), self._train_seen + int(own.sum())
+        # kept on the model's device: no GPU-to-CPU sync per batch (read once, before the next epoch)
+        self._train_wrong = self._train_wrong + wrong.sum()
+        self._train_seen += len(y) - (0 if self._injected is None else len(self._injected))
         if not self.collecting: return
         pick = wrong if self.source == 'wrong' else own & ~wrong if self.source == 'right' else own
         n = int(pick.sum())

@@ -78,6 +78,45 @@ def check_args(a:dict # `main`'s arguments
     sweep_plan(a['param'], _list_arg(a['values']), a['epochs'], job['settings'])
     return dict(job, param=a['param'], values=_list_arg(a['values']))
 
+def _run_job(job:dict):
+    "Run a checked command line (`check_args`) and print its results"
+    cmd, c, settings = job['command'], job['common'], job['settings']
+    if cmd == 'tune':
+        print(f"proxy-attention tune: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}, objective {job['objective']}, "
+              f"device {default_device()}", flush=True)
+        study = tune(**c, seed=job['seed'], trials=job['trials'], workers=job['workers'], storage=job['storage'], study_name=job['study'],
+                     objective=job['objective'], **job['dls_kwargs'])
+        tune_report(study, job['out'])
+        return
+    note = f", proxy settings {' '.join(f'{k}={v}' for k, v in settings.items())}" if settings else ''
+    if cmd == 'run':
+        print(f"proxy-attention run: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}{note}, device {default_device()}", flush=True)
+        res = run_pair(**c, seed=job['seed'], show=True, dls_kwargs=job['dls_kwargs'], **settings)
+        b, p = res['baseline'], res['proxy']
+        print(f"\n{res['settings']}")
+        for s in p['proxy_steps']: print(f"  proxy step after epoch {s['epoch']}: {s['wrong']} wrong, {s['made']} proxy images, {s['seconds']}s")
+        print(f"baseline accuracy:        {b['accuracy']:.4f}  ({b['seconds']}s)")
+        print(f"proxy attention accuracy: {p['accuracy']:.4f}  ({p['seconds']}s)")
+        print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything into it)")
+        return
+    print(f"proxy-attention {cmd}: {c['arch']} on {c['data']}, {c['epochs']} epochs, {job['seeds']} seed{'s' * (job['seeds'] != 1)}{note}, "
+          f"results appended to {job['out']}/results.csv, device {default_device()}", flush=True)
+    common = dict(**c, seeds=job['seeds'], out=job['out'], settings=settings, **job['dls_kwargs'])
+    name = f"{Path(c['data']).name}_{c['arch']}" + ('' if cmd == 'compare' else f"_{job['param']}")
+    fig = job['plot'] and Path(job['plot'])/f"{name}.png"
+    if cmd == 'compare':
+        df = compare(arms=job['arms'], explain=job['explain'], **common)
+        if fig: plot_compare(df, save=fig, settings=settings)
+    else:
+        df = sweep(job['param'], job['values'], **common)
+        if fig: plot_sweep(df, job['param'], save=fig, settings=settings)
+    if fig: print(f"figure: {fig}")
+    print(format_summary(summarize(df)).drop(columns=['data', 'arch']).to_string(index=False))
+    if cmd == 'compare' and 'randomcam' in job['arms'] and len(job['arms']) > 1:
+        t = format_summary(summarize(df, reference='randomcam'))
+        print("\npaired against the random-map control (randomcam):")
+        print(t.drop(columns=['data', 'arch', 'seeds', 'accuracy (95% CI)']).to_string(index=False))
+
 def _arg(help:str, type_, **kwargs):
     "A `call_parse` argument with argparse options, for fastcore 1.x (`Param`) and 2.x (`Annotated`) alike"
     return Param(help, type_, **kwargs) if Param is not None else Annotated[type_, help, kwargs]
@@ -133,41 +172,5 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
         _run_job(job)
     # the console script exits with `main()`'s value: results are for `run_pair` / `compare` / `sweep` to return
 
-def _run_job(job:dict):
-    "Run a checked command line (`check_args`) and print its results"
-    cmd, c, settings = job['command'], job['common'], job['settings']
-    if cmd == 'tune':
-        print(f"proxy-attention tune: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}, objective {job['objective']}, "
-              f"device {default_device()}", flush=True)
-        study = tune(**c, seed=job['seed'], trials=job['trials'], workers=job['workers'], storage=job['storage'], study_name=job['study'],
-                     objective=job['objective'], **job['dls_kwargs'])
-        tune_report(study, job['out'])
-        return
-    note = f", proxy settings {' '.join(f'{k}={v}' for k, v in settings.items())}" if settings else ''
-    if cmd == 'run':
-        print(f"proxy-attention run: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}{note}, device {default_device()}", flush=True)
-        res = run_pair(**c, seed=job['seed'], show=True, dls_kwargs=job['dls_kwargs'], **settings)
-        b, p = res['baseline'], res['proxy']
-        print(f"\n{res['settings']}")
-        for s in p['proxy_steps']: print(f"  proxy step after epoch {s['epoch']}: {s['wrong']} wrong, {s['made']} proxy images, {s['seconds']}s")
-        print(f"baseline accuracy:        {b['accuracy']:.4f}  ({b['seconds']}s)")
-        print(f"proxy attention accuracy: {p['accuracy']:.4f}  ({p['seconds']}s)")
-        print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything into it)")
-        return
-    print(f"proxy-attention {cmd}: {c['arch']} on {c['data']}, {c['epochs']} epochs, {job['seeds']} seed{'s' * (job['seeds'] != 1)}{note}, "
-          f"results appended to {job['out']}/results.csv, device {default_device()}", flush=True)
-    common = dict(**c, seeds=job['seeds'], out=job['out'], settings=settings, **job['dls_kwargs'])
-    name = f"{Path(c['data']).name}_{c['arch']}" + ('' if cmd == 'compare' else f"_{job['param']}")
-    fig = job['plot'] and Path(job['plot'])/f"{name}.png"
-    if cmd == 'compare':
-        df = compare(arms=job['arms'], explain=job['explain'], **common)
-        if fig: plot_compare(df, save=fig, settings=settings)
-    else:
-        df = sweep(job['param'], job['values'], **common)
-        if fig: plot_sweep(df, job['param'], save=fig, settings=settings)
-    if fig: print(f"figure: {fig}")
-    print(format_summary(summarize(df)).drop(columns=['data', 'arch']).to_string(index=False))
-    if cmd == 'compare' and 'randomcam' in job['arms'] and len(job['arms']) > 1:
-        t = format_summary(summarize(df, reference='randomcam'))
-        print("\npaired against the random-map control (randomcam):")
-        print(t.drop(columns=['data', 'arch', 'seeds', 'accuracy (95% CI)']).to_string(index=False))
+if __name__ == '__main__':   # `python -m proxy_attention.cli`: exit with `main`'s status, as the console script does
+    sys.exit(main() if callable(main) else main)   # fastcore 1.x's `call_parse` has already run it and bound its result

@@ -149,3 +149,13 @@ def test_run_logs_each_epoch(capsys):
     out = capsys.readouterr().out.splitlines()   # stdout is not a terminal here
     assert [l.split(': ')[0] for l in out if ' epoch 1/1' in l] == ['[1/2] baseline seed 0 epoch 1/1', '[2/2] proxy seed 0 epoch 1/1']
     assert res['settings'] == 'ProxyAttention(threshold=0.5, seed=0)'
+
+def test_python_dash_m(tmp_path):
+    "`python -m proxy_attention.cli` behaves as the console script: a bad line is one message and exit status 2, a good one runs"
+    run = lambda *argv: subprocess.run([sys.executable, '-m', 'proxy_attention.cli', *argv], capture_output=True, text=True,
+                                       timeout=600, cwd=tmp_path, env=ENV)
+    r = run('--epochs', '0')
+    assert (r.returncode, r.stdout, r.stderr) == (2, '', 'proxy-attention: error: --epochs must be >= 1, got 0\n')
+    r = run('--epochs', '1', '--n', '96', '--size', '32', '--bs', '32', '--workers', '0')
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'proxy attention accuracy:' in r.stdout and not list(tmp_path.iterdir())

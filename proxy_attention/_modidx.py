@@ -435,6 +435,7 @@ d = { 'settings': { 'branch': 'main',
                                      'proxy_attention.viz.maps_grid': ('viz.html#maps_grid', 'proxy_attention/viz.py'),
                                      'proxy_attention.viz.png_b64': ('viz.html#png_b64', 'proxy_attention/viz.py'),
                                      'proxy_attention.viz.preview_grid': ('viz.html#preview_grid', 'proxy_attention/viz.py'),
+                                     'proxy_attention.viz.save_figure': ('viz.html#save_figure', 'proxy_attention/viz.py'),
                                      'proxy_attention.viz.show_figures_inline': ('viz.html#show_figures_inline', 'proxy_attention/viz.py'),
                                      'proxy_attention.viz.to_hwc': ('viz.html#to_hwc', 'proxy_attention/viz.py'),
                                      'proxy_attention.viz.vocab_of': ('viz.html#vocab_of', 'proxy_attention/viz.py')}}}

@@ -18,4 +18,5 @@ from .metrics import *
 from .experiments import *
 from .tuner import *
 from . import core, stats, cams, data, pixels, callback, training, viz, metrics, experiments, tuner
-__all__ = [name for m in (core, stats, cams, data, pixels, callback, training, viz, metrics, experiments, tuner) for name in m.__all__]
+__all__ = [name for m in (core, stats, cams, data, pixels, callback, training, viz, metrics, experiments,
+                          tuner) for name in m.__all__]

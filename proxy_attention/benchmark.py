@@ -24,7 +24,8 @@ __all__ = ['IMAGENET', 'train_step_fn', 'proxy_step_fn', 'thesis_step_fn', 'benc
            'bench_data', 'bench_data_fit', 'main']
 
 # %% ../nbs/10_benchmark.ipynb #bffdf05e
-IMAGENET = PixelSpace(Normalize.from_stats(*imagenet_stats))   # the benchmark's images are normalized as the library's loaders do
+# the benchmark's images are normalized as the library's loaders do
+IMAGENET = PixelSpace(Normalize.from_stats(*imagenet_stats))
 
 def _sync(device):
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()
@@ -49,7 +50,8 @@ def train_step_fn(model, x, y, device, dtype=None):
 # %% ../nbs/10_benchmark.ipynb #816bea6e
 def proxy_step_fn(model, images_u8, labels, method, device, bs):
     "The callback's proxy step on `images_u8` (uint8, CPU) as the selected mistakes: `make_proxies`, then `add_to_pool`"
-    dls = arrays_dls(images_u8.permute(0, 2, 3, 1).numpy(), [str(int(l)) for l in labels], size=images_u8.shape[-1], bs=bs,
+    dls = arrays_dls(images_u8.permute(0, 2, 3, 1).numpy(), [str(int(l)) for l in labels],
+                     size=images_u8.shape[-1], bs=bs,
                      valid_pct=0.5, device=device)
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat())
     cb = ProxyAttention(method=method, pool='replace', seed=0, verbose=False)
@@ -106,7 +108,8 @@ def bench_steps(arch='resnet18', size=128, methods=('gradcam', 'gradcam++'), dev
     for m in methods:
         r = dict(arch=arch, size=size, method=m, device=str(device), train_ms=round(ms['train'], 2),
                  proxy_ms=round(ms[f'proxy/{m}'], 2), proxy_ratio=round(ms[f'proxy/{m}'] / ms['train'], 3))
-        if thesis: r.update(thesis_ms=round(ms[f'thesis/{m}'], 2), speedup=round(ms[f'thesis/{m}'] / ms[f'proxy/{m}'], 2))
+        if thesis:
+            r.update(thesis_ms=round(ms[f'thesis/{m}'], 2), speedup=round(ms[f'thesis/{m}'] / ms[f'proxy/{m}'], 2))
         rows.append(r)
     return rows
 
@@ -148,7 +151,8 @@ def bench_epochs(arch='resnet18', size=128, n_images=256, bs=32, repeats=3, devi
                              torch.zeros(pool_n, dtype=torch.long), 'gradcam', device, bs)
     step()
     pool = cb.pool_x
-    return dict(arch=arch, size=size, plain_s=round(s['plain'], 3), pool_epoch_overhead=round(s['pool'] / s['plain'] - 1, 4),
+    return dict(arch=arch, size=size, plain_s=round(s['plain'], 3),
+                pool_epoch_overhead=round(s['pool'] / s['plain'] - 1, 4),
                 collecting_epoch_overhead=round(s['collecting'] / s['plain'] - 1, 4),
                 pool_bytes_per_image=pool.element_size() * pool.numel() / len(pool), pixel_channels=3 * size * size)
 
@@ -156,7 +160,7 @@ def bench_fit(dls, # The data of both fits
               arch:str='resnet18', # timm model, from scratch
               epochs:int=8, # Epochs of `fit_one_cycle`: the default schedule has 3 proxy steps in 8
               lr:float=2e-3, repeats:int=2, device='cpu') -> dict:
-    "Seconds of a whole fit with `ProxyAttention()` at its defaults vs the same fit without it, interleaved medians, and their ratio"
+    "Seconds of a whole fit with `ProxyAttention()` at its defaults vs without, interleaved medians, and their ratio"
     def fit(cbs):
         set_seed(0)
         learn = Learner(dls, _model(arch, len(dls.vocab)).to(device), loss_func=CrossEntropyLossFlat())
@@ -187,8 +191,11 @@ def bench_data(path, # Image folder, as `folder_dls` reads it
     "ms per image of one epoch of `dls.train` alone, folder vs in memory, and of a training step, interleaved medians"
     workers = {} if num_workers is None else dict(num_workers=num_workers)
     setup, dls = {}, {}
-    for k, kw in dict(folder=dict(in_memory=False, **workers), memory=dict(in_memory=True, **workers), memory_w0=dict(in_memory=True, num_workers=0)).items():
-        t = time.perf_counter(); dls[k] = folder_dls(path, size=size, bs=bs, device=device, **kw); setup[k] = time.perf_counter() - t
+    for k, kw in dict(folder=dict(in_memory=False, **workers), memory=dict(in_memory=True, **workers),
+                      memory_w0=dict(in_memory=True, num_workers=0)).items():
+        t = time.perf_counter()
+        dls[k] = folder_dls(path, size=size, bs=bs, device=device, **kw)
+        setup[k] = time.perf_counter() - t
     x, y = (t.as_subclass(torch.Tensor) for t in dls['memory'].one_batch())
     ops = {k: (lambda d=d: _epoch(d.train)) for k, d in dls.items()}
     ops['train'] = train_step_fn(_model(arch, len(dls['folder'].vocab)).to(device), x, y, device)
@@ -201,9 +208,10 @@ def bench_data(path, # Image folder, as `folder_dls` reads it
     ms = {k: statistics.median(v) for k, v in times.items()}
     return dict(data=Path(path).name, size=size, bs=bs, images=n, device=str(device), threads=torch.get_num_threads(),
                 folder_setup_s=round(setup['folder'], 2), memory_setup_s=round(setup['memory'], 2),
-                folder_ms=round(ms['folder'], 2), memory_ms=round(ms['memory'], 2), memory_w0_ms=round(ms['memory_w0'], 2),
-                speedup=round(ms['folder'] / ms['memory'], 2), train_ms=round(ms['train'], 2),
-                folder_vs_train=round(ms['folder'] / ms['train'], 3), memory_vs_train=round(min(ms['memory'], ms['memory_w0']) / ms['train'], 3))
+                folder_ms=round(ms['folder'], 2), memory_ms=round(ms['memory'], 2),
+                memory_w0_ms=round(ms['memory_w0'], 2), speedup=round(ms['folder'] / ms['memory'], 2),
+                train_ms=round(ms['train'], 2), folder_vs_train=round(ms['folder'] / ms['train'], 3),
+                memory_vs_train=round(min(ms['memory'], ms['memory_w0']) / ms['train'], 3))
 
 def bench_data_fit(path, # Image folder, as `folder_dls` reads it
                    size:int=160, # Side of the images
@@ -214,9 +222,10 @@ def bench_data_fit(path, # Image folder, as `folder_dls` reads it
                    device='cpu', # Device of the batches and of the model
                    num_workers:int|None=None, # Loader worker processes; fastai's default if `None`
                   ) -> dict:
-    "Seconds of a whole `fit` (training and validation) from the folder loader vs from memory, same data and seed, interleaved medians, and their ratio"
+    "Seconds of a whole `fit` (train and valid) from the folder loader vs from memory, same data and seed, their ratio"
     workers = {} if num_workers is None else dict(num_workers=num_workers)
-    dls = {k: folder_dls(path, size=size, bs=bs, device=device, in_memory=m, seed=0, **workers) for k, m in (('folder', False), ('memory', True))}
+    dls = {k: folder_dls(path, size=size, bs=bs, device=device, in_memory=m, seed=0, **workers)
+           for k, m in (('folder', False), ('memory', True))}
     def fit(d):
         set_seed(0)
         learn = Learner(d, _model(arch, len(d.vocab)).to(device), loss_func=CrossEntropyLossFlat())
@@ -225,8 +234,10 @@ def bench_data_fit(path, # Image folder, as `folder_dls` reads it
     for _ in range(repeats):
         for k, d in dls.items(): times[k].append(_timed(lambda: fit(d), device))
     s = {k: statistics.median(v) for k, v in times.items()}
-    return dict(data=Path(path).name, size=size, bs=bs, epochs=epochs, train_images=len(dls['folder'].train_ds), valid_images=len(dls['folder'].valid_ds),
-                workers='default' if num_workers is None else num_workers, folder_fit_s=round(s['folder'], 1), memory_fit_s=round(s['memory'], 1),
+    return dict(data=Path(path).name, size=size, bs=bs, epochs=epochs, train_images=len(dls['folder'].train_ds),
+                valid_images=len(dls['folder'].valid_ds),
+                workers='default' if num_workers is None else num_workers, folder_fit_s=round(s['folder'], 1),
+                memory_fit_s=round(s['memory'], 1),
                 fit_speedup=round(s['folder'] / s['memory'], 3))
 
 # %% ../nbs/10_benchmark.ipynb #56887452
@@ -247,13 +258,16 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
          repeats:int=3, # Medians of this many interleaved repeats
          steps:bool=True, # Measure the proxy step against the training step (`--no-steps` to skip)
          epochs:bool=True, # Also measure epoch overhead (resnet18, smallest size)
-         fit:bool=True, # Also measure a whole 8-epoch fit with `ProxyAttention()` vs without (resnet18, 600 digits at 64 px)
-         data:str=None, # Image folder for the data-pipeline figures (default: flowers12 in ../shared/data, if there); 'none' to skip
+         # Also measure a whole 8-epoch fit with `ProxyAttention()` vs without (resnet18, 600 digits at 64 px)
+         fit:bool=True,
+         # Image folder for the data-pipeline figures (default: flowers12 in ../shared/data, if there); 'none' to skip
+         data:str=None,
          data_size:int=160, # Image size of the data-pipeline figures
          workers:int=None, # Loader worker processes of the data-pipeline figures (default: fastai's)
-         data_fit:bool=True, # Also time a whole 1-epoch fit from the folder loader vs from memory (`--no-data-fit` to skip)
+         # Also time a whole 1-epoch fit from the folder loader vs from memory (`--no-data-fit` to skip)
+         data_fit:bool=True,
          ):
-    "Print ratios of our proxy step to a training step and to the thesis-style pipeline, epoch overheads, pool bytes and the data pipeline's cost"
+    "Print the proxy step vs a training step and a thesis-style pipeline, epoch overheads, pool bytes, data cost"
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     torch.backends.cudnn.benchmark = True
     rows = []
@@ -263,11 +277,14 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
             for x in r: print(x, flush=True)
             rows += r
     if rows:
-        print(f"\n## Proxy step vs training step and thesis-style pipeline ({device}, {torch.get_num_threads()} threads, bs {bs}, dtype {dtype or 'fp32'})\n")
+        print(f"\n## Proxy step vs training step and thesis-style pipeline ({device}, {torch.get_num_threads()} "
+              f"threads, bs {bs}, dtype {dtype or 'fp32'})\n")
         print(_table(rows, ['arch', 'size', 'method', 'train_ms', 'proxy_ms', 'proxy_ratio', 'thesis_ms', 'speedup']))
     if device == 'cuda' and rows:
-        for r in rows: r['thesis_imgs_per_s'] = round(1000 / r['thesis_ms']); r['ours_imgs_per_s'] = round(1000 / r['proxy_ms'])
-        print('\nimages/s, ours vs thesis-style:', [(r['arch'], r['size'], r['method'], r['ours_imgs_per_s'], r['thesis_imgs_per_s']) for r in rows])
+        for r in rows:
+            r['thesis_imgs_per_s'] = round(1000 / r['thesis_ms']); r['ours_imgs_per_s'] = round(1000 / r['proxy_ms'])
+        print('\nimages/s, ours vs thesis-style:',
+              [(r['arch'], r['size'], r['method'], r['ours_imgs_per_s'], r['thesis_imgs_per_s']) for r in rows])
     if epochs:
         ep = bench_epochs('resnet18', min(map(int, sizes.split(','))), bs=bs, repeats=repeats, device=device)
         print(f"\n## Epoch overhead and pool memory\n\n{_table([ep])}")

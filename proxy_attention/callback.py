@@ -11,7 +11,8 @@ from fastcore.basics import patch, store_attr
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
 from fastai.callback.mixup import MixHandler
-from .core import (check_fraction, check_choice, check_schedule, parse_schedule, proxy_images, REPLACEMENTS,
+from .core import (check_fraction, check_choice, check_schedule, parse_schedule,
+                                  proxy_images, REPLACEMENTS,
                                   ProxyAttentionWarning, AdaptiveSchedule, Plateau, Mistakes, warmup_epochs)
 from .cams import compute_cams, find_target_layer, CAM_METHODS, SMOOTHINGS
 from .trackers import log_proxy_step
@@ -21,7 +22,8 @@ from .pixels import PixelSpace, unwrap_model, all_ranks_sum, is_rank0
 __all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'SOURCES', 'check_settings', 'ProxyAttention', 'flat_cams_message']
 
 # %% ../nbs/03_callback.ipynb #f42d9664
-MODES, POOLS, EXPLAIN, FEEDS = ('replace', 'add'), ('keep', 'replace'), ('pred', 'label'), ('every_epoch', 'proxy_epochs')
+MODES, POOLS, EXPLAIN = ('replace', 'add'), ('keep', 'replace'), ('pred', 'label')
+FEEDS = ('every_epoch', 'proxy_epochs')
 SOURCES = ('wrong', 'right', 'all')
 
 def _check_max_images(name, value):
@@ -34,16 +36,19 @@ def _check_layer(name, value):
         raise ValueError(f"`{name}` must be None, a module name or a module, got {value!r}")
     return value
 
-_SETTINGS = dict(threshold=check_fraction, weight=check_fraction, subset=check_fraction, source=lambda n, v: check_choice(n, v, SOURCES),
-                 method=lambda n, v: check_choice(n, v, CAM_METHODS), replacement=lambda n, v: check_choice(n, v, REPLACEMENTS),
-                 smooth=lambda n, v: v if v is None else check_choice(n, v, SMOOTHINGS), schedule=lambda n, v: check_schedule(v), feed=lambda n, v: check_choice(n, v, FEEDS),
-                 max_images=_check_max_images, mode=lambda n, v: check_choice(n, v, MODES),
-                 pool=lambda n, v: check_choice(n, v, POOLS), explain=lambda n, v: check_choice(n, v, EXPLAIN), layer=_check_layer)
+_choice = lambda options: lambda n, v: check_choice(n, v, options)
+_SETTINGS = dict(threshold=check_fraction, weight=check_fraction, subset=check_fraction, source=_choice(SOURCES),
+                 method=_choice(CAM_METHODS), replacement=_choice(REPLACEMENTS),
+                 smooth=lambda n, v: v if v is None else check_choice(n, v, SMOOTHINGS),
+                 schedule=lambda n, v: check_schedule(v), feed=_choice(FEEDS), max_images=_check_max_images,
+                 mode=_choice(MODES), pool=_choice(POOLS), explain=_choice(EXPLAIN), layer=_check_layer)
 
 def check_settings(**settings) -> dict:
     "`ProxyAttention` settings checked and normalized; each error names the setting, the value and what is accepted"
     unknown = sorted(set(settings) - set(_SETTINGS))
-    if unknown: raise ValueError(f"unknown proxy-attention setting(s) {', '.join(unknown)}; the settings are {', '.join(_SETTINGS)}")
+    if unknown:
+        raise ValueError(f"unknown proxy-attention setting(s) {', '.join(unknown)}; the settings are "
+                         f"{', '.join(_SETTINGS)}")
     return {k: _SETTINGS[k](k, v) for k, v in settings.items()}
 
 class ProxyAttention(Callback):
@@ -55,13 +60,18 @@ class ProxyAttention(Callback):
     def __init__(self,
                  threshold:float=0.85, # CAM value above which a pixel is replaced
                  weight:float=0.1, # How strongly `blend` darkens a salient pixel
-                 subset:float=0.2, # Share of the wrong training samples turned into proxy images (`ceil`, as the thesis)
+                 # Share of the wrong training samples turned into proxy images (`ceil`, as the thesis)
+                 subset:float=0.2,
                  source:str='wrong', # Which training images a proxy step draws from: 'wrong' (thesis), 'right' or 'all'
                  method:str='gradcam++', # CAM method, one of `CAM_METHODS` ('rollout', 'gradrollout' for ViTs)
-                 smooth:str|None=None, # Smoothed maps: None, 'aug' (test-time flips and scalings), 'eigen' (first principal component)
+                 # Smoothed maps: None, 'aug' (test-time flips and scalings), 'eigen' (first principal component)
+                 smooth:str|None=None,
                  replacement:str='blend', # What a salient pixel becomes, one of `REPLACEMENTS`
-                 schedule=None, # Thesis list `[5,'p',9,'p',4]`, an int k (every k epochs), None (thesis default scaled), 'plateau', 'mistakes'
-                 feed:str='every_epoch', # Epochs that train on the pool: 'every_epoch' after it is made, or 'proxy_epochs' (thesis)
+                 # Thesis list `[5,'p',9,'p',4]`, an int k (every k epochs), None (thesis default scaled), 'plateau',
+                 # 'mistakes'
+                 schedule=None,
+                 # Epochs that train on the pool: 'every_epoch' after it is made, or 'proxy_epochs' (thesis)
+                 feed:str='every_epoch',
                  max_images:int|None=None, # At most this many proxy images per proxy step
                  mode:str='replace', # 'replace': proxy images take the place of originals; 'add': appended to batches
                  pool:str='keep', # 'keep': pool grows across proxy steps (thesis); 'replace': latest step only
@@ -103,15 +113,19 @@ def _start_fit(self:ProxyAttention):
     self._pending, self._checked = False, False
     self._init_state()
     self.flags = parse_schedule(self.schedule, self.n_epoch)
-    self._adaptive = copy.deepcopy(self.schedule) if isinstance(self.schedule, AdaptiveSchedule) else None   # the user's object stays as given
+    # the user's object stays as given
+    self._adaptive = copy.deepcopy(self.schedule) if isinstance(self.schedule, AdaptiveSchedule) else None
     if self._adaptive is not None: self._start_adaptive()
     elif self.schedule is None and not any(self.flags):
-        warnings.warn(f"a {self.n_epoch}-epoch fit is too short for the default schedule (no proxy step in the first or the last "
-                      "epoch): this fit makes no proxy images; pass `schedule=` to place one", ProxyAttentionWarning)
-    self.gen = torch.Generator().manual_seed(self.seed if self.seed is not None else int(torch.randint(2**62, (1,)).item()))
+        warnings.warn(f"a {self.n_epoch}-epoch fit is too short for the default schedule (no proxy step in the first "
+                      "or the last epoch): this fit makes no proxy images; pass `schedule=` to place one",
+                      ProxyAttentionWarning)
+    seed = self.seed if self.seed is not None else int(torch.randint(2**62, (1,)).item())
+    self.gen = torch.Generator().manual_seed(seed)
     self._pixels = PixelSpace(self.dls)
     self.history, self.seen = [], []
-    if isinstance(self.layer, str): find_target_layer(unwrap_model(self.model), layer=self.layer, method=self.method)  # a wrong name fails now, not epochs later
+    # a wrong name fails now, not epochs later
+    if isinstance(self.layer, str): find_target_layer(unwrap_model(self.model), layer=self.layer, method=self.method)
 
 @patch
 def _start_adaptive(self:ProxyAttention):
@@ -119,14 +133,14 @@ def _start_adaptive(self:ProxyAttention):
     self._adaptive.reset(self.n_epoch)
     names = _recorded_names(self.learn)
     if isinstance(self._adaptive, Plateau) and self._adaptive.monitor not in names:
-        raise ValueError(f"`schedule`={self._adaptive!r} monitors {self._adaptive.monitor!r}, which this learner does not record; "
-                         f"it records {', '.join(names) or 'nothing'}")
+        raise ValueError(f"`schedule`={self._adaptive!r} monitors {self._adaptive.monitor!r}, which this learner does "
+                         f"not record; it records {', '.join(names) or 'nothing'}")
     if isinstance(self._adaptive, Mistakes) and not {'error_rate', 'accuracy'} & set(names):
-        raise ValueError(f"`schedule`={self._adaptive!r} compares training and validation error: give the learner an `accuracy` or "
-                         f"`error_rate` metric (it records {', '.join(names) or 'nothing'})")
+        raise ValueError(f"`schedule`={self._adaptive!r} compares training and validation error: give the learner an "
+                         f"`accuracy` or `error_rate` metric (it records {', '.join(names) or 'nothing'})")
     if warmup_epochs(self._adaptive.warmup, self.n_epoch) > self.n_epoch - 2:
-        warnings.warn(f"a {self.n_epoch}-epoch fit is too short for `schedule`={self._adaptive!r} (no proxy step before its warm-up or in "
-                      "the last epoch): this fit makes no proxy images", ProxyAttentionWarning)
+        warnings.warn(f"a {self.n_epoch}-epoch fit is too short for `schedule`={self._adaptive!r} (no proxy step "
+                      "before its warm-up or in the last epoch): this fit makes no proxy images", ProxyAttentionWarning)
 
 def _recorded_names(learn) -> list:
     "Names of the values fastai's `Recorder` keeps per epoch (train_loss, valid_loss, metrics)"
@@ -135,7 +149,7 @@ def _recorded_names(learn) -> list:
 
 @patch
 def last_epoch_values(self:ProxyAttention) -> dict:
-    "The previous epoch's values by name: the recorder's, `train_error` (mistakes in the batches trained on) and `valid_error`"
+    "The last epoch's values by name: the recorder's, `train_error` (mistakes in the batches trained on), `valid_error`"
     rec = getattr(self.learn, 'recorder', None)
     if rec is None or not rec.values or self.epoch == 0: return {}
     vals = dict(zip(_recorded_names(self.learn), map(float, rec.values[-1])))
@@ -181,7 +195,8 @@ def before_batch(self:ProxyAttention):
     "Check the fit's first batch; put this batch's share of the pool into it"
     if not self._checked: self._check_first_batch()
     self._injected = None
-    if self._plan is not None and self.iter < len(self._plan) and len(self._plan[self.iter]): self._inject(self._plan[self.iter])
+    if self._plan is not None and self.iter < len(self._plan) and len(self._plan[self.iter]):
+        self._inject(self._plan[self.iter])
 
 @patch
 def _inject(self:ProxyAttention, idx:Tensor):
@@ -206,29 +221,33 @@ def _inject(self:ProxyAttention, idx:Tensor):
 
 def _resize_u8(x:Tensor, size) -> Tensor:
     "uint8 images `(N, C, h, w)` resized bilinearly to `size`, still uint8"
-    return F.interpolate(x.float(), size=tuple(size), mode='bilinear', align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
+    y = F.interpolate(x.float(), size=tuple(size), mode='bilinear', align_corners=False)
+    return y.round_().clamp_(0, 255).to(torch.uint8)
 
 @patch
 def _check_first_batch(self:ProxyAttention):
     x, y = self.xb[0] if len(self.xb) else None, self.yb[0] if len(self.yb) else None
     if not isinstance(x, Tensor) or x.ndim != 4 or not x.is_floating_point():
-        raise ValueError(f"ProxyAttention needs image batches (N, C, H, W) of floats as the first input; got {type(x).__name__} "
-                         f"with shape {tuple(getattr(x, 'shape', ()))}")
+        raise ValueError(f"ProxyAttention needs image batches (N, C, H, W) of floats as the first input; got "
+                         f"{type(x).__name__} with shape {tuple(getattr(x, 'shape', ()))}")
     if not isinstance(y, Tensor) or y.ndim != 1 or y.is_floating_point():
         raise ValueError("ProxyAttention needs single-label classification targets (one integer class per image); "
-                         f"got {type(y).__name__} of shape {tuple(getattr(y, 'shape', ()))} and dtype {getattr(y, 'dtype', None)} "
-                         "(multi-label or regression targets are not supported)")
+                         f"got {type(y).__name__} of shape {tuple(getattr(y, 'shape', ()))} and dtype "
+                         f"{getattr(y, 'dtype', None)} (multi-label or regression targets are not supported)")
     # one dry forward on one image: a model with nothing to explain fails at the first batch
-    if any(self.flags) or self._adaptive is not None: self._target = find_target_layer(unwrap_model(self.model), x[:1], self.layer, method=self.method)
+    if any(self.flags) or self._adaptive is not None:
+        self._target = find_target_layer(unwrap_model(self.model), x[:1], self.layer, method=self.method)
     self._checked = True
 
 # %% ../nbs/03_callback.ipynb #d06e3c52
 @patch
 def after_pred(self:ProxyAttention):
-    "Count the batch's mistakes; in a proxy epoch keep its `source` images (not the proxy images fed in), bounded by what the step can use"
+    "Count the batch's mistakes; in a proxy epoch keep its `source` images (not proxies fed in), as many as a step uses"
     if not (self.collecting or self._adaptive is not None): return
     pred = self.pred[0] if isinstance(self.pred, (tuple, list)) else self.pred
-    if pred.ndim != 2: raise ValueError(f"ProxyAttention needs class scores (N, n_classes) from the model, got shape {tuple(pred.shape)}")
+    if pred.ndim != 2:
+        raise ValueError(f"ProxyAttention needs class scores (N, n_classes) from the model, got shape "
+                         f"{tuple(pred.shape)}")
     with torch.no_grad():
         x, y = self.xb[0], self.yb[0]
         wrong, own = pred.argmax(-1) != y, torch.ones(len(y), dtype=torch.bool, device=y.device)
@@ -273,7 +292,7 @@ def proxy_step(self:ProxyAttention):
 
 @patch
 def select_mistakes(self:ProxyAttention) -> tuple:
-    "A uniform random `ceil(subset * n)` (at most `max_images`) of the n `source` images collected this epoch: uint8 images, labels"
+    "A uniform random `ceil(subset * n)` (at most `max_images`) of the epoch's n `source` images: uint8 images, labels"
     n_keep = _n_kept(self.subset, self._n_source, self.max_images)
     if not n_keep or not self._collected: return torch.zeros(0, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
     _, xs, ys = _smallest_keys(self._collected, n_keep)
@@ -290,20 +309,26 @@ def make_proxies(self:ProxyAttention, xs:Tensor, ys:Tensor) -> tuple:
         px, y = xs[i:i+bs].to(device), ys[i:i+bs].to(device)
         x = self._pixels.encode(px.float() / 255)
         if self._target is None: self._target = find_target_layer(model, x, self.layer, method=self.method)
-        cams, preds = compute_cams(model, x, self.method, targets=y if self.explain == 'label' else None, layer=self._target,
+        cams, preds = compute_cams(model, x, self.method, targets=y if self.explain == 'label' else None,
+                                   layer=self._target,
                                    fast=self.fast, smooth=self.smooth)
         proxies = proxy_images(px, cams, self.threshold, self.weight, self.replacement)
         flat = flat and not bool(cams.amax() > 0)
         made.append(proxies.cpu())
-        if sum(len(p[0]) for p in preview) < self.n_preview: preview.append((px.cpu(), cams.cpu(), proxies.cpu(), y.cpu(), preds.cpu()))
-    if flat: warnings.warn(flat_cams_message(xs.shape[-2:], f"the proxy step after epoch {getattr(self, 'epoch', 0)}"), ProxyAttentionWarning)
-    self.preview = {k: torch.cat([p[j] for p in preview])[:self.n_preview] for j, k in enumerate(('images', 'cams', 'proxies', 'labels', 'preds'))}
+        if sum(len(p[0]) for p in preview) < self.n_preview:
+            preview.append((px.cpu(), cams.cpu(), proxies.cpu(), y.cpu(), preds.cpu()))
+    if flat:
+        warnings.warn(flat_cams_message(xs.shape[-2:], f"the proxy step after epoch {getattr(self, 'epoch', 0)}"),
+                      ProxyAttentionWarning)
+    keys = ('images', 'cams', 'proxies', 'labels', 'preds')
+    self.preview = {k: torch.cat([p[j] for p in preview])[:self.n_preview] for j, k in enumerate(keys)}
     return torch.cat(made), ys.clone()
 
 def flat_cams_message(size, where:str) -> str:
     "Why every CAM of `where` is flat, and what to do about it"
-    return (f"every CAM of {where} is flat (all zero), so its proxy images equal the originals: the target layer's feature map "
-            f"is probably 1x1 at {tuple(size)} px (a ResNet at 32 px); use larger images or name an earlier `layer`")
+    return (f"every CAM of {where} is flat (all zero), so its proxy images equal the originals: the target layer's "
+            f"feature map is probably 1x1 at {tuple(size)} px (a ResNet at 32 px); use larger images or name an "
+            "earlier `layer`")
 
 @patch
 def add_to_pool(self:ProxyAttention, x:Tensor|None, y:Tensor|None):
@@ -312,24 +337,26 @@ def add_to_pool(self:ProxyAttention, x:Tensor|None, y:Tensor|None):
         if self.pool == 'replace': self.pool_x = self.pool_y = None
         return
     if self.pool == 'keep' and self.pool_x is not None:
-        old = self.pool_x if self.pool_x.shape[-2:] == x.shape[-2:] else _resize_u8(self.pool_x, x.shape[-2:])  # progressive resizing
+        # progressive resizing
+        old = self.pool_x if self.pool_x.shape[-2:] == x.shape[-2:] else _resize_u8(self.pool_x, x.shape[-2:])
         x, y = torch.cat([old, x]), torch.cat([self.pool_y, y])
     self.pool_x, self.pool_y = x, y
 
 @patch
 def _record(self:ProxyAttention, made:int, start:float):
-    "The step's record, summed over all ranks, into `history`, the progress output and TensorBoard / W&B if the learner logs there"
+    "The step's record, summed over ranks, into `history`, the progress output, TensorBoard / W&B if the learner logs"
     fresh, pool = made > 0, 0 if self.pool_x is None else len(self.pool_x)   # fresh: `preview` is this step's
     wrong, kept, made, pool = map(int, all_ranks_sum([self._n_wrong, made, made, pool]))
-    rec = dict(epoch=self.epoch, wrong=wrong, kept=kept, made=made, pool=pool, seconds=round(time.perf_counter() - start, 3), why=self._why)
+    rec = dict(epoch=self.epoch, wrong=wrong, kept=kept, made=made, pool=pool,
+               seconds=round(time.perf_counter() - start, 3), why=self._why)
     self.history.append(rec)
     if self.verbose and is_rank0(): self._report(rec)
     log_proxy_step(self.learn, rec, self.preview if fresh else None)
 
 @patch
 def _report(self:ProxyAttention, rec):
-    msg = (f"proxy step after epoch {rec['epoch']}: {rec['wrong']} wrong, {rec['kept']} kept, {rec['made']} proxy images "
-           f"({self.method}), pool {rec['pool']}, {rec['seconds']:.1f}s")
+    msg = (f"proxy step after epoch {rec['epoch']}: {rec['wrong']} wrong, {rec['kept']} kept, {rec['made']} proxy "
+           f"images ({self.method}), pool {rec['pool']}, {rec['seconds']:.1f}s")
     mbar = getattr(getattr(self.learn, 'progress', None), 'mbar', None)
     if mbar is not None and hasattr(mbar, 'write'): mbar.write(msg, table=False)
     elif getattr(self.learn, 'logger', print) is not None: print(msg)

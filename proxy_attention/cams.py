@@ -68,7 +68,8 @@ class TargetLayer(NamedTuple):
     reshape: Callable|None = None
 
 # %% ../nbs/01_cams.ipynb #d8180046
-def _is_vit(m:nn.Module) -> bool: return hasattr(m, 'blocks') and hasattr(m, 'patch_embed') and hasattr(m, 'num_prefix_tokens')
+def _is_vit(m:nn.Module) -> bool:
+    return hasattr(m, 'blocks') and hasattr(m, 'patch_embed') and hasattr(m, 'num_prefix_tokens')
 
 def _grid(vit:nn.Module) -> tuple|None:
     grid = getattr(vit.patch_embed, 'grid_size', None)
@@ -93,27 +94,31 @@ def _has_attention(block:nn.Module) -> bool:
     attn = getattr(block, 'attn', None)
     return hasattr(attn, 'num_heads') and isinstance(getattr(attn, 'attn_drop', None), nn.Module)
 
-def _is_attention_vit(m:nn.Module) -> bool: return _is_vit(m) and len(m.blocks) > 0 and all(_has_attention(b) for b in m.blocks)
+def _is_attention_vit(m:nn.Module) -> bool:
+    return _is_vit(m) and len(m.blocks) > 0 and all(_has_attention(b) for b in m.blocks)
 
 def _attention_target(model:nn.Module, method:str, layer=None) -> TargetLayer:
     "The timm ViT inside `model` whose blocks' attention `method` reads, with its token reshape"
     found = next(((n, m) for n, m in model.named_modules() if _is_attention_vit(m)), None)
     if found is None:
-        raise ValueError(f"`method`={method!r} reads the attention of a timm ViT's blocks (`blocks[i].attn` with `num_heads`), "
-                         f"and this model ({type(model).__name__}) has none; use a CAM method such as 'gradcam' instead")
+        raise ValueError(f"`method`={method!r} reads the attention of a timm ViT's blocks (`blocks[i].attn` with "
+                         f"`num_heads`), and this model ({type(model).__name__}) has none; use a CAM method such as "
+                         "'gradcam' instead")
     name, vit = found
-    if layer is not None and not any(layer is m or layer == n for n, m in ((name, vit), (f"{name}.blocks".lstrip('.'), vit.blocks))):
-        raise ValueError(f"`layer`={layer!r}: `method`={method!r} explains the ViT's attention blocks, so `layer` must be "
-                         f"None, the ViT ({name or 'the model itself'!r}) or its blocks")
+    if layer is not None and not any(layer is m or layer == n for n, m in ((name, vit),
+                                                                           (f"{name}.blocks".lstrip('.'), vit.blocks))):
+        raise ValueError(f"`layer`={layer!r}: `method`={method!r} explains the ViT's attention blocks, so `layer` must "
+                         f"be None, the ViT ({name or 'the model itself'!r}) or its blocks")
     return TargetLayer(name, vit, TokensToGrid(vit.num_prefix_tokens, _grid(vit)))
 
 def _check_attention_target(target:TargetLayer, method:str):
     if not _is_attention_vit(target.module):
-        raise ValueError(f"`method`={method!r} needs the ViT whose blocks' attention it reads as `layer`, got the target "
-                         f"layer {target.name!r}; find it with `find_target_layer(model, method={method!r})`")
+        raise ValueError(f"`method`={method!r} needs the ViT whose blocks' attention it reads as `layer`, got the "
+                         f"target layer {target.name!r}; find it with `find_target_layer(model, method={method!r})`")
 
 def _is_global_pool(m:nn.Module) -> bool: return 'Adaptive' in type(m).__name__ or 'GlobalPool' in type(m).__name__
-def _is_block(m:nn.Module) -> bool: return len(list(m.children())) > 0 or isinstance(m, nn.modules.conv._ConvNd) or isinstance(m, nn.modules.pooling._MaxPoolNd)
+def _is_block(m:nn.Module) -> bool:
+    return len(list(m.children())) > 0 or isinstance(m, (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd))
 
 def _feature_map_outputs(model:nn.Module, x:Tensor) -> list:
     "(name, module, output) for every module output of one eval-mode forward pass, in the order they finish"
@@ -139,9 +144,10 @@ def _example_input(model:nn.Module, x:Tensor|None) -> Tensor:
 def find_target_layer(model:nn.Module, # The model to explain
                       x:Tensor|None=None, # An example batch; only its first image is used, for the dry run
                       layer:str|nn.Module|None=None, # A layer name or module to use instead of searching
-                      method:str|None=None, # The method the layer is for; 'rollout' and 'gradrollout' need the ViT itself
+                      # The method the layer is for; 'rollout' and 'gradrollout' need the ViT itself
+                      method:str|None=None,
                      ) -> TargetLayer:
-    "The layer a CAM of `model` should explain: `layer` if given, else the last feature map (CNN) or last block norm (ViT)"
+    "The layer a CAM of `model` explains: `layer` if given, else the last feature map (CNN) or last block norm (ViT)"
     if method is not None and check_choice('method', method, CAM_METHODS) in ATTENTION_METHODS:
         return _attention_target(model, method.lower(), layer)
     vit = _vit_target(model)
@@ -152,9 +158,12 @@ def find_target_layer(model:nn.Module, # The model to explain
     if isinstance(layer, str):
         mods = dict(model.named_modules())
         if layer not in mods:
-            cands = [n for n, m in mods.items() if n and (isinstance(m, nn.modules.conv._ConvNd) or 'norm' in n.split('.')[-1] or _is_block(m))]
-            raise ValueError(f"`layer`={layer!r} is not a module of the model; candidates include: {', '.join(cands[-12:])}")
-        return TargetLayer(layer, mods[layer], vit.reshape if vit and 'block' in layer or vit and 'layers' in layer else None)
+            cands = [n for n, m in mods.items()
+                     if n and (isinstance(m, nn.modules.conv._ConvNd) or 'norm' in n.split('.')[-1] or _is_block(m))]
+            raise ValueError(f"`layer`={layer!r} is not a module of the model; candidates include: "
+                             f"{', '.join(cands[-12:])}")
+        return TargetLayer(layer, mods[layer],
+                           vit.reshape if vit and 'block' in layer or vit and 'layers' in layer else None)
     if layer is not None: raise ValueError(f"`layer` must be None, a module name or a module, got {layer!r}")
     if vit is not None: return vit
     outs = _feature_map_outputs(model, _example_input(model, x))
@@ -228,7 +237,7 @@ def _class_score(logits:Tensor, cls:Tensor) -> Tensor:
 # %% ../nbs/01_cams.ipynb #ee2444c5
 def first_component(wa:Tensor # Weighted activations `(N, K, h, w)`
                    ) -> Tensor:
-    "Each map's projection on its first principal component over positions, `(N, h, w)`, oriented to correlate positively with the channel sum"
+    "Each map's projection on its first principal component over positions, `(N, h, w)`, signed as the channel sum"
     M = torch.where(wa.isnan(), 0., wa).flatten(2).transpose(1, 2)   # (N, h*w, K), NaNs zeroed as pytorch-grad-cam does
     M = M - M.mean(1, keepdim=True)
     v = torch.linalg.svd(M, full_matrices=False).Vh[:, 0]
@@ -239,7 +248,7 @@ def first_component(wa:Tensor # Weighted activations `(N, K, h, w)`
 AUGMENTATIONS = tuple((flip, factor) for flip in (False, True) for factor in (0.9, 1., 1.1))
 
 def _augmented_maps(raw:Callable, x:Tensor, targets:Tensor|None) -> tuple:
-    "Mean map over the `AUGMENTATIONS` copies of `x`, each from `raw(x, targets)`, scaled and mapped back; the unaugmented copy's preds"
+    "Mean map over the `AUGMENTATIONS` copies of `x`, each `raw(x, targets)` mapped back; the plain copy's preds"
     n, k = len(x), len(AUGMENTATIONS)
     xs = torch.cat([(x.flip(-1) if flip else x) * factor for flip, factor in AUGMENTATIONS])
     cams, preds = raw(xs, None if targets is None else targets.repeat(k))
@@ -266,7 +275,7 @@ def _discard_lowest(attn:Tensor, ratio:float) -> Tensor:
     return kept.view_as(attn)
 
 def _chain(mats:list, readout:Tensor|None) -> Tensor:
-    "`M_L ... M_2 M_1` of `(N, T, T)` matrices, or only the rows `readout @ M_L ... M_1` for `readout` `(N, T)`, in float64"
+    "`M_L ... M_1` of `(N, T, T)` matrices, or only the rows `readout @ M_L ... M_1` for `readout` `(N, T)`, in float64"
     if readout is None:
         out = mats[0]
         for m in mats[1:]: out = m @ out
@@ -297,11 +306,12 @@ def gradient_rollout(attentions:list, # Each block's attention probabilities `(N
                     ) -> Tensor:
     "Chefer et al.'s relevance `(N, T, T)`: from `R = I`, per block `R = R + fuse_heads((grad * attn)^+) @ R`"
     eye = torch.eye(attentions[0].shape[-1], device=attentions[0].device, dtype=torch.float64)
-    return _chain([eye + _fuse_heads((g * a).clamp(min=0), head_fusion).double() for a, g in zip(attentions, grads)], readout)
+    fused = [eye + _fuse_heads((g * a).clamp(min=0), head_fusion).double() for a, g in zip(attentions, grads)]
+    return _chain(fused, readout)
 
 # %% ../nbs/01_cams.ipynb #93b5caf9
 def _readout(vit:nn.Module, n:int, n_tokens:int, device) -> Tensor:
-    "`(n, T)` weights of the token(s) the head reads: the class token, or the patch tokens' mean when the head pools them"
+    "`(n, T)` weights of the tokens the head reads: the class token, or the patch tokens' mean when the head pools them"
     w = torch.zeros(n, n_tokens, device=device, dtype=torch.float64)
     if getattr(vit, 'cls_token', None) is not None and getattr(vit, 'global_pool', 'token') == 'token': w[:, 0] = 1
     else: w[:, vit.num_prefix_tokens:] = 1 / (n_tokens - vit.num_prefix_tokens)
@@ -311,7 +321,8 @@ def _readout(vit:nn.Module, n:int, n_tokens:int, device) -> Tensor:
 def _unfused_attention(vit:nn.Module):
     "Switch off timm's fused attention and gradient checkpointing for a pass, so the attention probabilities exist"
     modules = [b.attn for b in vit.blocks] + [vit]
-    switched = [(m, flag, vars(m).get(flag)) for m in modules for flag in ('fused_attn', 'grad_checkpointing') if getattr(m, flag, False)]
+    switched = [(m, flag, vars(m).get(flag)) for m in modules for flag in ('fused_attn', 'grad_checkpointing')
+                if getattr(m, flag, False)]
     try:
         for m, flag, _ in switched: setattr(m, flag, False)
         yield
@@ -332,14 +343,16 @@ def _attention_maps(model, x, target, method, targets, head_fusion='mean', disca
     try:
         with _unfused_attention(vit), torch.no_grad(): logits = model(x)
         missing = [i for i, a in enumerate(attns) if a is None]
-        if missing: raise RuntimeError(f"`method`={method!r}: the attention of blocks {missing} was not captured; their `attn` "
+        if missing:
+            raise RuntimeError(f"`method`={method!r}: the attention of blocks {missing} was not captured; their `attn` "
                                        "does not apply `attn_drop` to the attention probabilities")
         logits = logits[0] if isinstance(logits, (tuple, list)) else logits
         preds = logits.argmax(-1)
         readout = _readout(vit, len(x), attns[0].shape[-1], x.device)
         if method == 'gradrollout':
             grads = torch.autograd.grad(_class_score(logits, preds if targets is None else targets), attns)
-            rows = gradient_rollout([a.detach().float() for a in attns], [g.float() for g in grads], head_fusion, readout)
+            rows = gradient_rollout([a.detach().float() for a in attns],
+                                    [g.float() for g in grads], head_fusion, readout)
         else: rows = attention_rollout([a.detach().float() for a in attns], head_fusion, discard_ratio, readout)
     finally:
         for h in handles: h.remove()
@@ -347,25 +360,29 @@ def _attention_maps(model, x, target, method, targets, head_fusion='mean', disca
 
 # %% ../nbs/01_cams.ipynb #b3229cf9
 def _pgc_smoothing(cls_, method:str, aug:bool, eigen:bool) -> dict:
-    "The smoothing keywords for a pytorch-grad-cam call, checked against what the class accepts (FinerCAM has no `aug_smooth`)"
+    "The smoothing keywords of a pytorch-grad-cam call, checked against the class (FinerCAM has no `aug_smooth`)"
     kw = {k: True for k, on in (('aug_smooth', aug), ('eigen_smooth', eigen)) if on}
     accepted = {p for f in (cls_.__call__, cls_.forward) for p in inspect.signature(f).parameters}
     for k in kw:
-        if k not in accepted: raise ValueError(f"`smooth`={'aug' if k == 'aug_smooth' else 'eigen'!r}: pytorch-grad-cam's {cls_.__name__} "
+        if k not in accepted:
+            raise ValueError(f"`smooth`={'aug' if k == 'aug_smooth' else 'eigen'!r}: pytorch-grad-cam's "
+                             f"{cls_.__name__} "
                                                f"(`method`={method!r}) has no `{k}`")
     return kw
 
 def _pgc_cams(model, x, target, method, targets, aug=False, eigen=False):
     cls_ = PGC_METHODS[method]
     if target.reshape is not None and method in ('fullgrad', 'shapleycam'):
-        raise ValueError(f"`method`={method!r} does not support ViT-style models in pytorch-grad-cam; use one of {FAST_METHODS}")
+        raise ValueError(f"`method`={method!r} does not support ViT-style models in pytorch-grad-cam; use one of "
+                         f"{FAST_METHODS}")
     kw = {}
     if method == 'ablationcam' and target.reshape is not None: kw['ablation_layer'] = pgc.AblationLayerVit()
     for p in model.parameters(): p.grad = None; p.requires_grad_(True)  # frozen bodies too
     with cls_(model=model, target_layers=[target.module], reshape_transform=target.reshape, **kw) as cam:
         pgc_targets = None if targets is None else [ClassifierOutputTarget(int(c)) for c in targets]
         out = cam(input_tensor=x, targets=pgc_targets, **_pgc_smoothing(cls_, method, aug, eigen))
-        logits = cam.outputs if not aug and getattr(cam, 'outputs', None) is not None else None   # with `aug`: the last copy's
+        # with `aug`: the last copy's
+        logits = cam.outputs if not aug and getattr(cam, 'outputs', None) is not None else None
         if logits is None:
             with torch.no_grad(): logits = model(x)
         preds = logits.argmax(-1).detach()
@@ -381,16 +398,20 @@ def _check_smooth(smooth, method:str) -> str|None:
     if not isinstance(smooth, str) or smooth.lower() not in SMOOTHINGS:
         raise ValueError(f"`smooth` must be None or one of {', '.join(map(repr, SMOOTHINGS))}; got {smooth!r}")
     if 'eigen' in smooth.lower() and method in ATTENTION_METHODS:
-        raise ValueError(f"`smooth`={smooth!r}: eigen smoothing projects channel activations, and `method`={method!r} has none; "
-                         "use smooth=None or 'aug'")
+        raise ValueError(f"`smooth`={smooth!r}: eigen smoothing projects channel activations, and `method`={method!r} "
+                         "has none; use smooth=None or 'aug'")
     return smooth.lower()
 
 def _check_attention_options(head_fusion, discard_ratio, method:str) -> tuple:
-    head_fusion, ratio = check_choice('head_fusion', head_fusion, HEAD_FUSIONS), check_fraction('discard_ratio', discard_ratio)
+    head_fusion = check_choice('head_fusion', head_fusion, HEAD_FUSIONS)
+    ratio = check_fraction('discard_ratio', discard_ratio)
     if ratio >= 1: raise ValueError(f"`discard_ratio` must be in [0, 1), got {discard_ratio!r}")
-    if ratio > 0 and method != 'rollout': raise ValueError(f"`discard_ratio` applies to method='rollout' only; got {discard_ratio!r} with `method`={method!r}")
+    if ratio > 0 and method != 'rollout':
+        raise ValueError(f"`discard_ratio` applies to method='rollout' only; got {discard_ratio!r} with "
+                         f"`method`={method!r}")
     if head_fusion != 'mean' and method not in ATTENTION_METHODS:
-        raise ValueError(f"`head_fusion` applies to the attention methods {ATTENTION_METHODS} only; got {head_fusion!r} with `method`={method!r}")
+        raise ValueError(f"`head_fusion` applies to the attention methods {ATTENTION_METHODS} only; got "
+                         f"{head_fusion!r} with `method`={method!r}")
     return head_fusion, ratio
 
 def compute_cams(model:nn.Module, # The classifier; left in the mode, with the grads, it had
@@ -399,17 +420,22 @@ def compute_cams(model:nn.Module, # The classifier; left in the mode, with the g
                  targets:Tensor|None=None, # Class to explain per image; `None` explains the predicted class
                  layer:str|nn.Module|TargetLayer|None=None, # Target layer; found by `find_target_layer` if `None`
                  fast:bool=True, # Use the fast gradient path for the methods that have one
-                 bs:int|None=None, # Images per pass (each pass holds 6 copies of them with `smooth='aug'`); all at once if `None`
-                 smooth:str|None=None, # None, 'aug' (test-time augmentation), 'eigen' (first principal component) or 'aug+eigen'
-                 head_fusion:str='mean', # How 'rollout' and 'gradrollout' fuse the heads of a block: 'mean', 'max' or 'min'
-                 discard_ratio:float=0., # Fraction of the lowest fused attention 'rollout' zeroes in each block, in [0, 1)
+                 # Images per pass (each pass holds 6 copies of them with `smooth='aug'`); all at once if `None`
+                 bs:int|None=None,
+                 # None, 'aug' (test-time augmentation), 'eigen' (first principal component) or 'aug+eigen'
+                 smooth:str|None=None,
+                 # How 'rollout' and 'gradrollout' fuse the heads of a block: 'mean', 'max' or 'min'
+                 head_fusion:str='mean',
+                 # Fraction of the lowest fused attention 'rollout' zeroes in each block, in [0, 1)
+                 discard_ratio:float=0.,
                 ) -> CamResult:
     "CAMs of `model` for `x` on `x`'s device, computed in fp32 in eval mode; the model comes back as it was"
     method = check_choice('method', method, CAM_METHODS)
     smooth = _check_smooth(smooth, method)
     head_fusion, discard_ratio = _check_attention_options(head_fusion, discard_ratio, method)
     if x.ndim != 4: raise ValueError(f"`x` must be an image batch (N,C,H,W), got shape {tuple(x.shape)}")
-    if targets is not None and len(targets) != len(x): raise ValueError(f"`targets` has {len(targets)} classes for {len(x)} images")
+    if targets is not None and len(targets) != len(x):
+        raise ValueError(f"`targets` has {len(targets)} classes for {len(x)} images")
     target = layer if isinstance(layer, TargetLayer) else find_target_layer(model, x, layer, method)
     aug, eigen = smooth in ('aug', 'aug+eigen'), smooth in ('eigen', 'aug+eigen')
     if method in ATTENTION_METHODS:
@@ -418,7 +444,8 @@ def compute_cams(model:nn.Module, # The classifier; left in the mode, with the g
     elif fast and method in FAST_METHODS: raw = lambda xb, t: _fast_cams(model, xb, target, method, t, eigen)
     else: raw = None
     p = next(model.parameters())
-    x = x.to(p.device, p.dtype if p.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64) else torch.float32)
+    x = x.to(p.device,
+             p.dtype if p.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64) else torch.float32)
     cams, preds = [], []
     bs = bs or len(x)
     with preserved_state(model), torch.autocast(x.device.type, enabled=False):
@@ -450,13 +477,14 @@ def smoothing_timings(model:nn.Module, # The classifier
                       targets:Tensor|None=None, # Class to explain per image; `None` explains the predicted class
                       repeats:int=3, # Timed calls per path; the best counts
                      ) -> list:
-    "Seconds per `compute_cams` call, fast path (`fast_s`) and pytorch-grad-cam (`pgc_s`), and their ratio, per smoothing"
+    "Seconds per `compute_cams` call, fast path (`fast_s`) and pytorch-grad-cam (`pgc_s`), their ratio, per smoothing"
     method = check_choice('method', method, FAST_METHODS)
     target = find_target_layer(model, x)
     rows = []
     for smooth in smooths:
         row = dict(method=method, smooth=smooth, n=len(x))
         for key, fast in (('fast_s', True), ('pgc_s', False)):
-            row[key] = _best_seconds(lambda: compute_cams(model, x, method, targets, target, fast, smooth=smooth), repeats, x.device)
+            row[key] = _best_seconds(lambda: compute_cams(model, x, method, targets, target, fast, smooth=smooth),
+                                     repeats, x.device)
         rows.append(dict(row, speedup=row['pgc_s'] / row['fast_s']))
     return rows

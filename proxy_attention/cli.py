@@ -7,7 +7,8 @@ from __future__ import annotations
 import re, sys, warnings
 from pathlib import Path
 from typing import Annotated
-with warnings.catch_warnings():   # importing fastai trips torch's and pandas' deprecation warnings: not actionable here, noise on a command line
+# importing fastai trips torch's and pandas' deprecation warnings: not actionable here, noise on a command line
+with warnings.catch_warnings():
     warnings.simplefilter('ignore')
     import timm
     from fastai.vision.all import default_device
@@ -18,7 +19,8 @@ from .core import ProxyAttentionWarning
 from .data import DATASETS, URL_DATASETS
 from .training import proxy_settings, run_pair
 from .tune import tune, tune_report, OBJECTIVES
-from .experiments import (DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out, compare, sweep, summarize,
+from .experiments import (DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out, compare,
+                                         sweep, summarize,
                                          format_summary, plot_compare, plot_sweep)
 
 # %% auto #0
@@ -35,7 +37,8 @@ COMMANDS = ('run', 'compare', 'sweep', 'tune')
 def _and(names) -> str: return ', '.join(names[:-1]) + ' and ' + names[-1] if len(names) > 1 else names[0]
 PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed', 'smooth', 'source')
 # a flag a command or a dataset does not use is an error there, never a silent no-op
-COMMAND_FLAGS = dict(seed=('run', 'tune'), seeds=('compare', 'sweep'), arms=('compare',), out=('compare', 'sweep', 'tune'),
+COMMAND_FLAGS = dict(seed=('run', 'tune'), seeds=('compare', 'sweep'), arms=('compare',),
+                     out=('compare', 'sweep', 'tune'),
                      param=('sweep',), values=('sweep',), explain=('compare',), plot=('compare', 'sweep'),
                      trials=('tune',), storage=('tune',), study=('tune',), objective=('tune',),
                      **{k: ('run', 'compare', 'sweep') for k in PROXY_FLAGS})   # tune searches the proxy settings
@@ -44,37 +47,53 @@ MIN_VALUES = dict(epochs=1, bs=1, size=1, seed=0, seeds=1, n=1, ntrain=1, nvalid
 
 def check_args(a:dict # `main`'s arguments
               ) -> dict:
-    "The command line checked before anything is loaded or trained, as the arguments of `run_pair`, `compare` or `sweep`"
+    "The command line, checked before anything is loaded or trained, as the arguments of `run_pair`, `compare`, `sweep`"
     cmd, data = a['command'], str(a['data'])
     for k in [k for k, v in a.items() if v is not None and v is not False]:
-        if k in COMMAND_FLAGS and cmd not in COMMAND_FLAGS[k]: raise ValueError(f"--{k} is for {_and(COMMAND_FLAGS[k])}, not {cmd}")
-        if k in DATA_FLAGS and data != DATA_FLAGS[k]: raise ValueError(f"--{k} is for --data {DATA_FLAGS[k]}, not --data {data}")
+        if k in COMMAND_FLAGS and cmd not in COMMAND_FLAGS[k]:
+            raise ValueError(f"--{k} is for {_and(COMMAND_FLAGS[k])}, not {cmd}")
+        if k in DATA_FLAGS and data != DATA_FLAGS[k]:
+            raise ValueError(f"--{k} is for --data {DATA_FLAGS[k]}, not --data {data}")
         if k in MIN_VALUES and a[k] < MIN_VALUES[k]: raise ValueError(f"--{k} must be >= {MIN_VALUES[k]}, got {a[k]}")
     if not a['lr'] > 0: raise ValueError(f"--lr must be > 0, got {a['lr']}")
     names = DATASETS + tuple(URL_DATASETS)
-    if data not in names and not Path(data).is_dir(): raise ValueError(f"--data {data!r} is neither a dataset name ({', '.join(names)}) nor an existing folder")
-    if not timm.is_model(a['arch']): raise ValueError(f"--arch {a['arch']!r} is not a timm model name (e.g. resnet18; timm.list_models('resnet*') lists them)")
+    if data not in names and not Path(data).is_dir():
+        raise ValueError(f"--data {data!r} is neither a dataset name ({', '.join(names)}) nor an existing folder")
+    if not timm.is_model(a['arch']):
+        raise ValueError(f"--arch {a['arch']!r} is not a timm model name (e.g. resnet18; timm.list_models('resnet*') "
+                         "lists them)")
     tuning = cmd == 'tune'   # there --workers counts the study's processes; each loads its data without loader workers
-    dls_kwargs = {k: v for k, v in dict(n=a['n'], n_train=a['ntrain'], n_valid=a['nvalid'], num_workers=0 if tuning else a['workers']).items() if v is not None}
+    dls_kwargs = {k: v for k, v in dict(n=a['n'], n_train=a['ntrain'], n_valid=a['nvalid'],
+                                        num_workers=0 if tuning else a['workers']).items() if v is not None}
     job = dict(command=cmd, settings={k: a[k] for k in PROXY_FLAGS if a[k] is not None}, dls_kwargs=dls_kwargs,
-               common=dict(data=data, arch=a['arch'], epochs=a['epochs'], size=a['size'], bs=a['bs'], lr=a['lr'], pretrained=a['pretrained']))
-    if cmd == 'run': return dict(job, seed=42 if a['seed'] is None else a['seed'], settings=proxy_settings(a['epochs'], **job['settings']))
+               common=dict(data=data, arch=a['arch'], epochs=a['epochs'], size=a['size'], bs=a['bs'], lr=a['lr'],
+                           pretrained=a['pretrained']))
+    if cmd == 'run':
+        return dict(job, seed=42 if a['seed'] is None else a['seed'],
+                    settings=proxy_settings(a['epochs'], **job['settings']))
     if tuning:
-        if a['workers'] == 0: raise ValueError("--workers for tune is the number of worker processes and must be >= 1, got 0")
+        if a['workers'] == 0:
+            raise ValueError("--workers for tune is the number of worker processes and must be >= 1, got 0")
         objective = a['objective'] or 'accuracy'
-        if objective not in OBJECTIVES: raise ValueError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {objective!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {objective!r}")
         storage = a['storage'] or 'sqlite:///results/tune.db'
         if '://' not in storage and not storage.endswith(('.log', '.journal')):
-            raise ValueError(f"--storage {storage!r} is neither a database URL (sqlite:///results/tune.db, postgresql://...) nor a journal file (.log, .journal)")
+            raise ValueError(f"--storage {storage!r} is neither a database URL (sqlite:///results/tune.db, "
+                             "postgresql://...) nor a journal file (.log, .journal)")
         check_out(storage.split(':///')[-1], data, 'storage')
-        return dict(job, seed=a['seed'] or 0, trials=a['trials'] or 30, workers=a['workers'] or 1, storage=storage, study=a['study'],
+        return dict(job, seed=a['seed'] or 0, trials=a['trials'] or 30, workers=a['workers'] or 1, storage=storage,
+                    study=a['study'],
                     objective=objective, out=str(check_out(a['out'] or 'results/tune', data)))
-    job.update(out=str(check_out(a['out'] or 'results', data)), seeds=a['seeds'] or 3, plot=a['plot'] and str(check_out(a['plot'], data, 'plot')))
+    job.update(out=str(check_out(a['out'] or 'results', data)), seeds=a['seeds'] or 3,
+               plot=a['plot'] and str(check_out(a['plot'], data, 'plot')))
     if cmd == 'compare':
         arms = _list_arg(a['arms']) if a['arms'] is not None else list(DEFAULT_ARMS)
         compare_plan(arms, a['epochs'], job['settings'])
-        return dict(job, arms=[s.lower() for s in arms], explain=a['explain'] and tuple(x for x in arms if x in ('baseline', *PROXY_ARMS)))
-    if a['param'] is None or a['values'] is None: raise ValueError("sweep needs --param (the setting to vary) and --values (its values)")
+        return dict(job, arms=[s.lower() for s in arms],
+                    explain=a['explain'] and tuple(x for x in arms if x in ('baseline', *PROXY_ARMS)))
+    if a['param'] is None or a['values'] is None:
+        raise ValueError("sweep needs --param (the setting to vary) and --values (its values)")
     sweep_plan(a['param'], _list_arg(a['values']), a['epochs'], job['settings'])
     return dict(job, param=a['param'], values=_list_arg(a['values']))
 
@@ -82,25 +101,31 @@ def _run_job(job:dict):
     "Run a checked command line (`check_args`) and print its results"
     cmd, c, settings = job['command'], job['common'], job['settings']
     if cmd == 'tune':
-        print(f"proxy-attention tune: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}, objective {job['objective']}, "
-              f"device {default_device()}", flush=True)
-        study = tune(**c, seed=job['seed'], trials=job['trials'], workers=job['workers'], storage=job['storage'], study_name=job['study'],
+        print(f"proxy-attention tune: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}, objective "
+              f"{job['objective']}, device {default_device()}", flush=True)
+        study = tune(**c, seed=job['seed'], trials=job['trials'], workers=job['workers'], storage=job['storage'],
+                     study_name=job['study'],
                      objective=job['objective'], **job['dls_kwargs'])
         tune_report(study, job['out'])
         return
     note = f", proxy settings {' '.join(f'{k}={v}' for k, v in settings.items())}" if settings else ''
     if cmd == 'run':
-        print(f"proxy-attention run: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}{note}, device {default_device()}", flush=True)
+        print(f"proxy-attention run: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}{note}, "
+              f"device {default_device()}", flush=True)
         res = run_pair(**c, seed=job['seed'], show=True, dls_kwargs=job['dls_kwargs'], **settings)
         b, p = res['baseline'], res['proxy']
         print(f"\n{res['settings']}")
-        for s in p['proxy_steps']: print(f"  proxy step after epoch {s['epoch']}: {s['wrong']} wrong, {s['made']} proxy images, {s['seconds']}s")
+        for s in p['proxy_steps']:
+            print(f"  proxy step after epoch {s['epoch']}: {s['wrong']} wrong, {s['made']} proxy images, "
+                  f"{s['seconds']}s")
         print(f"baseline accuracy:        {b['accuracy']:.4f}  ({b['seconds']}s)")
         print(f"proxy attention accuracy: {p['accuracy']:.4f}  ({p['seconds']}s)")
-        print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything into it)")
+        print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything "
+              "into it)")
         return
-    print(f"proxy-attention {cmd}: {c['arch']} on {c['data']}, {c['epochs']} epochs, {job['seeds']} seed{'s' * (job['seeds'] != 1)}{note}, "
-          f"results appended to {job['out']}/results.csv, device {default_device()}", flush=True)
+    print(f"proxy-attention {cmd}: {c['arch']} on {c['data']}, {c['epochs']} epochs, {job['seeds']} "
+          f"seed{'s' * (job['seeds'] != 1)}{note}, results appended to {job['out']}/results.csv, device "
+          f"{default_device()}", flush=True)
     common = dict(**c, seeds=job['seeds'], out=job['out'], settings=settings, **job['dls_kwargs'])
     name = f"{Path(c['data']).name}_{c['arch']}" + ('' if cmd == 'compare' else f"_{job['param']}")
     fig = job['plot'] and Path(job['plot'])/f"{name}.png"
@@ -122,7 +147,9 @@ def _arg(help:str, type_, **kwargs):
     return Param(help, type_, **kwargs) if Param is not None else Annotated[type_, help, kwargs]
 
 @call_parse
-def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 'compare': arms over seeds; 'sweep': one proxy setting at several values vs the baseline; 'tune': an Optuna study of the proxy settings", str, opt=False, nargs='?', choices=list(COMMANDS))='run',
+def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 'compare': arms over seeds; 'sweep': "
+                      "one proxy setting at several values vs the baseline; 'tune': an Optuna study of the proxy "
+                      "settings", str, opt=False, nargs='?', choices=list(COMMANDS))='run',
          data:str='digits', # 'digits' (built in), 'fashion-mnist', a fastai URL dataset name, or an image folder
          arch:str='resnet18', # timm model name
          epochs:int=8, # Epochs per arm
@@ -130,34 +157,49 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          bs:int=64, # Batch size
          lr:float=2e-3, # Maximum learning rate of the one-cycle schedule
          seed:int=None, # run: seed of the split, the weights, the batch order and the proxy selection (default 42)
-         schedule:str=None, # Proxy schedule: '5,p,9,p,4', an int k (every k epochs), plateau or mistakes (adaptive); default: the thesis schedule scaled to --epochs
+         # Proxy schedule: '5,p,9,p,4', an int k (every k epochs), plateau or mistakes (adaptive); default: the thesis
+         # schedule scaled to --epochs
+         schedule:str=None,
          threshold:float=None, # CAM value above which pixels are down-weighted (default 0.85)
          weight:float=None, # Down-weighting strength of 'blend' (default 0.1)
          subset:float=None, # Share of the wrong images turned into proxy images (default 0.2)
          method:str=None, # CAM method (default gradcam++); the randomcam arm keeps its random maps
          replacement:str=None, # blend (default), mean, max, min, halfmax or zero
-         feed:str=None, # every_epoch (default): proxy images in every epoch after they are made; proxy_epochs: only in proxy epochs (the thesis; the thesisfeed arm)
-         smooth:str=None, # Smoothed maps: aug (test-time flips and scalings) or eigen (first principal component); default none
+         # every_epoch (default): proxy images in every epoch after they are made; proxy_epochs: only in proxy epochs
+         # (the thesis; the thesisfeed arm)
+         feed:str=None,
+         # Smoothed maps: aug (test-time flips and scalings) or eigen (first principal component); default none
+         smooth:str=None,
          source:str=None, # Images a proxy step draws from: wrong (default, the thesis), right or all
          pretrained:bool=False, # Start from pretrained weights (needs a download)
-         seeds:int=None, # compare/sweep: seeds 0..seeds-1, each sets the split or subset, the weights and the batch order (default 3)
-         arms:str=None, # compare: comma-separated arms of baseline, proxy, thesisfeed, randomcam, plateau, mistakes, rightsource, allsource, mixup, cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the proxy-pipeline arms
+         # compare/sweep: seeds 0..seeds-1, each sets the split or subset, the weights and the batch order (default 3)
+         seeds:int=None,
+         # compare: comma-separated arms of baseline, proxy, thesisfeed, randomcam, plateau, mistakes, rightsource,
+         # allsource, mixup, cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the proxy-pipeline arms
+         arms:str=None,
          out:str=None, # compare/sweep: folder of results.csv, appended, finished runs skipped (default results)
-         param:str=None, # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method, feed, smooth, source)
+         # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method, feed, smooth, source)
+         param:str=None,
          values:str=None, # sweep: its values, '0.5,0.85' (schedules: '5,p,4|2', separated by '|')
-         explain:bool=False, # compare: explainability metrics of the baseline and proxy-pipeline models into out/explain.csv
+         # compare: explainability metrics of the baseline and proxy-pipeline models into out/explain.csv
+         explain:bool=False,
          plot:str=None, # compare/sweep: folder for the accuracy-per-epoch figure (PNG); none if not given
          n:int=None, # digits: use only the first n images
-         ntrain:int=None, # Fashion-MNIST: a seeded random subset of the training images (flags have no '_': fastcore 2 spells them with '-')
+         # Fashion-MNIST: a seeded random subset of the training images (flags have no '_': fastcore 2 spells them with
+         # '-')
+         ntrain:int=None,
          nvalid:int=None, # Fashion-MNIST: a seeded random subset of the test images used for validation
-         workers:int=None, # DataLoader workers (fastai's default if not given; 0 on a busy CPU); tune: worker processes of the study (default 1)
+         # DataLoader workers (fastai's default if not given; 0 on a busy CPU); tune: worker processes of the study
+         # (default 1)
+         workers:int=None,
          trials:int=None, # tune: trials in the study in all; a rerun continues up to this many (default 30)
-         storage:str=None, # tune: Optuna storage, a database URL or a journal file (.log, .journal) (default sqlite:///results/tune.db)
+         # tune: Optuna storage, a database URL or a journal file (.log, .journal) (default sqlite:///results/tune.db)
+         storage:str=None,
          study:str=None, # tune: study name (default: data-arch-size-epochs-objective)
          objective:str=None, # tune: accuracy (default) or vs_baseline (difference to the baseline fit of the same seed)
          verbose:bool=False, # Show third-party warnings (torch, timm, fastai), hidden by default
         ):
-    "Proxy Attention: train a baseline and a proxy-attention model (`run`), compare arms over seeds (`compare`), or sweep a setting (`sweep`)"
+    "Proxy Attention: a baseline vs proxy attention (`run`), arms over seeds (`compare`), a setting swept (`sweep`)"
     args = dict(locals())
     with warnings.catch_warnings():
         if not verbose:  # ours stay: they say a setting does nothing or less than asked
@@ -165,12 +207,16 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
             warnings.filterwarnings('default', module='proxy_attention')
             warnings.filterwarnings('default', category=ProxyAttentionWarning)
         try: job = check_args(args)
-        except ValueError as e:   # the library's messages name settings as `threshold`: on the command line they are --threshold
+        # the library's messages name settings as `threshold`: on the command line they are --threshold
+        except ValueError as e:
             msg = re.sub(r"`(\w+)`", lambda m: f"--{m[1]}" if m[1] in args else m[0], ' '.join(str(e).split()))
             print(f"proxy-attention: error: {msg}", file=sys.stderr)
             return 2   # argparse's exit status for a bad command line
         _run_job(job)
     # the console script exits with `main()`'s value: results are for `run_pair` / `compare` / `sweep` to return
 
+
+# %% ../nbs/04_cli.ipynb #5a1c0e2f
+#| eval: false
 if __name__ == '__main__':   # `python -m proxy_attention.cli`: exit with `main`'s status, as the console script does
     sys.exit(main() if callable(main) else main)   # fastcore 1.x's `call_parse` has already run it and bound its result

@@ -61,7 +61,7 @@ def _check_int(name:str, value, low:int, none_ok:bool=False):
     return int(value)
 
 class AdaptiveSchedule:
-    "Base of the schedules that decide during the fit: `decide` is asked before each epoch, with the last epoch's values"
+    "Base of the schedules that decide during the fit: `decide` is asked before each epoch with the last epoch's values"
     _defaults = {}
     def __init__(self, **kwargs):
         for k, v in {**self._defaults, **kwargs}.items(): setattr(self, k, v)
@@ -71,8 +71,10 @@ class AdaptiveSchedule:
         return f"{type(self).__name__}({', '.join(args)})"
     def __str__(self):
         "As the command line takes it: 'plateau', or 'plateau(patience=3)'"
-        return type(self).__name__.lower() + ('' if repr(self).endswith('()') else repr(self)[len(type(self).__name__):])
-    def __eq__(self, other): return type(self) is type(other) and all(getattr(self, k) == getattr(other, k) for k in self._defaults)
+        name = type(self).__name__
+        return name.lower() + ('' if repr(self).endswith('()') else repr(self)[len(name):])
+    def __eq__(self, other):
+        return type(self) is type(other) and all(getattr(self, k) == getattr(other, k) for k in self._defaults)
     __hash__ = None
     def reset(self, n_epoch:int):
         "Start a fit of `n_epoch` epochs"
@@ -81,7 +83,7 @@ class AdaptiveSchedule:
         "Whether `epoch` may be a proxy epoch at all: after the warm-up, not the last epoch, steps left"
         return warmup_epochs(self.warmup, self.n_epoch) <= epoch <= self.n_epoch - 2 and self.steps < self.max_steps
     def decide(self, epoch:int, values:dict) -> str|None:
-        "Why `epoch` is a proxy epoch, or `None`; `values`: the previous epoch's values by name (empty before the first)"
+        "Why `epoch` is a proxy epoch, or `None`; `values`: the last epoch's values by name (empty before the first)"
         why = self.criterion(epoch, values)
         if why is not None and self.allowed(epoch):
             self.steps, self.last_step = self.steps + 1, epoch
@@ -89,29 +91,36 @@ class AdaptiveSchedule:
         return None
 
 class Plateau(AdaptiveSchedule):
-    "A proxy step when `monitor` has not improved for `patience` epochs (as fastai's `ReduceLROnPlateau` decides), at most `max_steps`"
+    "A proxy step when `monitor` has not improved for `patience` epochs (as `ReduceLROnPlateau`), at most `max_steps`"
     _defaults = dict(monitor='valid_loss', patience=2, max_steps=4, warmup=None, min_delta=0.0)
     def __init__(self,
-                 monitor:str='valid_loss', # A recorder value by name: 'valid_loss', 'train_loss' or a metric ('accuracy', ...)
+                 # A recorder value by name: 'valid_loss', 'train_loss' or a metric ('accuracy', ...)
+                 monitor:str='valid_loss',
                  patience:int=2, # Epochs without improvement before a proxy step; counted again after each step
                  max_steps:int=4, # At most this many proxy steps in a fit (the thesis's schedules have 4)
-                 warmup:int|None=None, # No proxy step before this epoch; None: 5/40 of the fit, as the thesis's schedules
+                 # No proxy step before this epoch; None: 5/40 of the fit, as the thesis's schedules
+                 warmup:int|None=None,
                  min_delta:float=0.0, # An improvement smaller than this does not count
                 ):
-        if not isinstance(monitor, str) or not monitor: raise ValueError(f"`monitor` must be a recorder value's name like 'valid_loss', got {monitor!r}")
-        _check_int('patience', patience, 1); _check_int('max_steps', max_steps, 1); _check_int('warmup', warmup, 1, none_ok=True)
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"`monitor` must be a recorder value's name like 'valid_loss', got {monitor!r}")
+        _check_int('patience', patience, 1)
+        _check_int('max_steps', max_steps, 1)
+        _check_int('warmup', warmup, 1, none_ok=True)
         if not isinstance(min_delta, numbers.Real) or isinstance(min_delta, bool) or min_delta < 0:
             raise ValueError(f"`min_delta` must be a number >= 0, got {min_delta!r}")
         super().__init__(monitor=monitor, patience=patience, max_steps=max_steps, warmup=warmup, min_delta=min_delta)
+    # fastai's `TrackerCallback` rule
     @property
-    def lower_is_better(self) -> bool: return 'loss' in self.monitor or 'error' in self.monitor   # fastai's `TrackerCallback` rule
+    def lower_is_better(self) -> bool: return 'loss' in self.monitor or 'error' in self.monitor
     def reset(self, n_epoch:int):
         super().reset(n_epoch)
         self.best, self.wait = None, 0
     def criterion(self, epoch:int, values:dict) -> str|None:
         if self.monitor not in values: return None   # before the first epoch
         v = float(values[self.monitor])
-        better = self.best is None or (v < self.best - self.min_delta if self.lower_is_better else v > self.best + self.min_delta)
+        better = self.best is None or (v < self.best - self.min_delta if self.lower_is_better
+                                       else v > self.best + self.min_delta)
         if better: self.best, self.wait = v, 0
         else: self.wait += 1
         if self.wait < self.patience: return None
@@ -120,16 +129,20 @@ class Plateau(AdaptiveSchedule):
         return f"{self.monitor} {v:.4g} has not improved on {self.best:.4g} for {self.patience} epochs"
 
 class Mistakes(AdaptiveSchedule):
-    "A proxy step while the model still gets `ratio` or more as many training images wrong as validation images, at most `max_steps`, `gap` apart"
+    "A proxy step while training error >= `ratio` x validation error, at most `max_steps`, `gap` epochs apart"
     _defaults = dict(ratio=0.5, max_steps=4, warmup=None, gap=None)
     def __init__(self,
                  ratio:float=0.5, # Step while training error >= ratio x validation error (mistakes left to learn from)
                  max_steps:int=4, # At most this many proxy steps in a fit
                  warmup:int|None=None, # No proxy step before this epoch; None: 5/40 of the fit
-                 gap:int|None=None, # At least this many epochs between steps; None: the rest of the fit over `max_steps`
+                 # At least this many epochs between steps; None: the rest of the fit over `max_steps`
+                 gap:int|None=None,
                 ):
-        if not isinstance(ratio, numbers.Real) or isinstance(ratio, bool) or not ratio > 0: raise ValueError(f"`ratio` must be a number > 0, got {ratio!r}")
-        _check_int('max_steps', max_steps, 1); _check_int('warmup', warmup, 1, none_ok=True); _check_int('gap', gap, 1, none_ok=True)
+        if not isinstance(ratio, numbers.Real) or isinstance(ratio, bool) or not ratio > 0:
+            raise ValueError(f"`ratio` must be a number > 0, got {ratio!r}")
+        _check_int('max_steps', max_steps, 1)
+        _check_int('warmup', warmup, 1, none_ok=True)
+        _check_int('gap', gap, 1, none_ok=True)
         super().__init__(ratio=float(ratio), max_steps=max_steps, warmup=warmup, gap=gap)
     def criterion(self, epoch:int, values:dict) -> str|None:
         if 'train_error' not in values or 'valid_error' not in values: return None
@@ -143,7 +156,7 @@ ADAPTIVE = {'plateau': Plateau, 'mistakes': Mistakes}
 
 # %% ../nbs/00_core.ipynb #2e2df6c3
 def check_schedule(schedule):
-    "`schedule` in normal form — `None`, an int >= 1, a list of ints >= 0 and `'p'`, or an `AdaptiveSchedule` — from any accepted form, text included"
+    "`schedule` in normal form: `None`, an int >= 1, a list of ints >= 0 and `'p'`, or an `AdaptiveSchedule`"
     if isinstance(schedule, AdaptiveSchedule): return schedule
     if isinstance(schedule, str):
         s = schedule.strip()
@@ -151,15 +164,19 @@ def check_schedule(schedule):
         schedule = int(s) if s.isdigit() else [int(t) if t.isdigit() else t for t in s.replace(',', ' ').split()]
     if schedule is None: return None
     if isinstance(schedule, numbers.Integral) and not isinstance(schedule, bool):
-        if schedule < 1: raise ValueError(f"`schedule` as an int is the gap between proxy epochs and must be >= 1, got {schedule!r}")
+        if schedule < 1:
+            raise ValueError(f"`schedule` as an int is the gap between proxy epochs and must be >= 1, got {schedule!r}")
         return int(schedule)
     if not isinstance(schedule, (list, tuple)):
-        raise ValueError(f"`schedule` must be None, an int, a list of ints and 'p' like [5,'p',9,'p',4], 'plateau' or 'mistakes'; got {schedule!r}")
+        raise ValueError(f"`schedule` must be None, an int, a list of ints and 'p' like [5,'p',9,'p',4], 'plateau' or "
+                         f"'mistakes'; got {schedule!r}")
     out = []
     for tok in schedule:
         if isinstance(tok, str) and tok.lower() == 'p': out.append('p')
         elif isinstance(tok, numbers.Integral) and not isinstance(tok, bool) and tok >= 0: out.append(int(tok))
-        else: raise ValueError(f"`schedule` entries must be non-negative ints or 'p' (or the whole schedule 'plateau' or 'mistakes'); got {tok!r} in {schedule!r}")
+        else:
+            raise ValueError(f"`schedule` entries must be non-negative ints or 'p' (or the whole schedule 'plateau' or "
+                             f"'mistakes'); got {tok!r} in {schedule!r}")
     return out
 
 def _adaptive_from_text(s:str) -> AdaptiveSchedule:
@@ -172,12 +189,13 @@ def _adaptive_from_text(s:str) -> AdaptiveSchedule:
             if call.args: raise ValueError
             kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
         except (SyntaxError, ValueError):
-            raise ValueError(f"`schedule` {s!r}: write the arguments by name with literal values, like {name.strip()}(patience=3)") from None
+            raise ValueError(f"`schedule` {s!r}: write the arguments by name with literal values, like "
+                             f"{name.strip()}(patience=3)") from None
     try: return cls(**kwargs)
     except TypeError: raise ValueError(f"`schedule` {s!r}: {cls.__name__} takes {', '.join(cls._defaults)}") from None
 
 def parse_schedule(schedule, n_epoch:int) -> list:
-    "One flag per epoch of an `n_epoch` fit, `True` where that epoch is a proxy epoch; all `False` for an adaptive schedule (it decides during the fit)"
+    "A flag per epoch of an `n_epoch` fit, `True` for a proxy epoch; all `False` for an adaptive schedule"
     schedule = check_schedule(schedule)
     if isinstance(schedule, AdaptiveSchedule): return [False] * n_epoch
     if schedule is None: schedule = default_schedule(n_epoch)
@@ -185,7 +203,8 @@ def parse_schedule(schedule, n_epoch:int) -> list:
     flags = [f for tok in schedule for f in ([True] if tok == 'p' else [False]*tok)]
     if len(flags) != n_epoch:
         raise ValueError(f"`schedule` {schedule!r} spans {len(flags)} epochs but the fit has n_epoch={n_epoch}; "
-                         "make them equal, or pass an int (a proxy epoch every k epochs) or None (the default, scaled to the fit)")
+                         "make them equal, or pass an int (a proxy epoch every k epochs) or None (the default, scaled "
+                         "to the fit)")
     return flags
 
 # %% ../nbs/00_core.ipynb #77cc68b1
@@ -211,7 +230,8 @@ def proxy_images(x:Tensor, # Images in pixel space, (N,C,H,W), float in [0,1] or
     if x.ndim != 4: raise ValueError(f"`x` must be a batch of images (N,C,H,W), got shape {tuple(x.shape)}")
     if cam.ndim == 4 and cam.shape[1] == 1: cam = cam[:, 0]
     if cam.shape != (x.shape[0], *x.shape[-2:]):
-        raise ValueError(f"`cam` must have shape (N,H,W)={(x.shape[0], *x.shape[-2:])} to match `x`, got {tuple(cam.shape)}")
+        raise ValueError(f"`cam` must have shape (N,H,W)={(x.shape[0], *x.shape[-2:])} to match `x`, got "
+                         f"{tuple(cam.shape)}")
     xf, cam = x.float(), torch.nan_to_num(cam.float(), nan=0.).clamp(0, 1)[:, None].to(x.device)
     out = torch.where(cam > threshold, _replacement_values(xf, cam, weight, replacement), xf)
     if x.dtype == torch.uint8: out = out.round_().clamp_(0, 255)

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
 from fastprogress.fastprogress import progress_bar
-from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, IndexSplitter, GrandparentSplitter, PILImage,
+from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, IndexSplitter,
+                               GrandparentSplitter, PILImage,
                                Resize, Normalize, imagenet_stats, ImageDataLoaders, untar_data, URLs, aug_transforms,
                                get_image_files, FuncSplitter, parent_label)
 
@@ -20,7 +21,7 @@ __all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'IN_MEMORY_LIMIT_MB', 
 
 # %% ../nbs/02_data.ipynb #9c67dc9c
 class ArrayImage:
-    "Picklable getter: item `i` of a uint8 array of images as an RGB `PILImage`; a file or image (`test_dl`, `predict`) is opened as usual"
+    "Picklable getter: item `i` of a uint8 image array as an RGB `PILImage`; a file or image as usual (`test_dl`)"
     def __init__(self, images:np.ndarray): self.images = images
     def __call__(self, i) -> PILImage:
         if not isinstance(i, (int, np.integer)): return PILImage.create(i)
@@ -35,7 +36,8 @@ class ItemOf:
 
 # %% ../nbs/02_data.ipynb #631a369d
 def _seed_batch_order(dls, seed:int):
-    for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed + i)  # the batch order follows `seed`, not Python's global RNG
+    # the batch order follows `seed`, not Python's global RNG
+    for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed + i)
     return dls
 
 def arrays_dls(images:np.ndarray, # uint8 images, (N, H, W) grayscale or (N, H, W, 3) RGB
@@ -57,7 +59,8 @@ def arrays_dls(images:np.ndarray, # uint8 images, (N, H, W) grayscale or (N, H, 
     if len(images) != len(labels): raise ValueError(f"`labels` has {len(labels)} entries for {len(images)} images")
     labels = list(labels)
     splitter = RandomSplitter(valid_pct, seed=seed) if valid_idx is None else IndexSplitter(valid_idx)
-    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ArrayImage(images), get_y=ItemOf(labels), splitter=splitter, item_tfms=Resize(size, method='squish'),
+    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ArrayImage(images), get_y=ItemOf(labels),
+                       splitter=splitter, item_tfms=Resize(size, method='squish'),
                        batch_tfms=[*(batch_tfms or []), Normalize.from_stats(*imagenet_stats)])
     dls = dblock.dataloaders(np.arange(len(images)), bs=bs, device=device, **kwargs)
     return _seed_batch_order(dls, seed)
@@ -80,7 +83,8 @@ def digits_dls(size:int=64, # Side of the upscaled images
 
 # %% ../nbs/02_data.ipynb #05e16939
 FASHION_MNIST_PATH = Path('/usr/share/datasets/fashion-mnist')
-FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
+FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker',
+                         'Bag', 'Ankle boot']
 
 def read_idx(path) -> np.ndarray:
     "Read an IDX file (the MNIST format), gzipped or not, into a numpy array"
@@ -111,20 +115,23 @@ def fashion_mnist_dls(path=FASHION_MNIST_PATH, # Folder with the four IDX files
     xs = [read_idx(_idx_file(path, f"{s}-images-idx3-ubyte")) for s in ('train', 't10k')]
     ys = [read_idx(_idx_file(path, f"{s}-labels-idx1-ubyte")) for s in ('train', 't10k')]
     rng = np.random.default_rng(seed)
-    picks = [np.sort(rng.permutation(len(x))[:n]) if n is not None else np.arange(len(x)) for x, n in zip(xs, (n_train, n_valid))]
+    picks = [np.sort(rng.permutation(len(x))[:n]) if n is not None else np.arange(len(x))
+             for x, n in zip(xs, (n_train, n_valid))]
     images = np.concatenate([x[p] for x, p in zip(xs, picks)])
     labels = [FASHION_MNIST_CLASSES[int(t)] for y, p in zip(ys, picks) for t in y[p]]
     return arrays_dls(images, labels, size=size, bs=bs, valid_idx=np.arange(len(picks[0]), len(images)), **kwargs)
 
 # %% ../nbs/02_data.ipynb #3df3c18b
-IN_MEMORY_LIMIT_MB = 1000  # `folder_dls(in_memory=None)` decodes a folder into memory when its uint8 images take at most this
+# `folder_dls(in_memory=None)` decodes a folder into memory when its uint8 images take at most this
+IN_MEMORY_LIMIT_MB = 1000
 
 def decode_images(files, # Image files, opened as RGB by `PILImage.create`
                   size:int, # Side of the square uint8 images
                   threads:int|None=None, # Decoding threads (Pillow releases the GIL); `min(4, CPUs)` if `None`
                  ) -> np.ndarray:
-    "Decode `files` once into a uint8 (N, `size`, `size`, 3) array, squished by fastai's own `Resize(size, method='squish')`"
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1: raise ValueError(f"`size`={size!r} must be a positive int")
+    "Decode `files` once into a uint8 (N, `size`, `size`, 3) array, squished by `Resize(size, method='squish')`"
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"`size`={size!r} must be a positive int")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"`threads`={threads!r} must be a positive int or None")
     files, resize = list(files), Resize(size, method='squish')
@@ -145,29 +152,38 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                valid_pct:float=0.2, # Share of images for validation when there is no validation folder
                seed:int=42, # Seed of that split and of the batch order
                batch_tfms=None, # Batch transforms before `Normalize`; `aug_transforms()` by default
-               in_memory:bool|None=None, # Decode and resize each image once, into memory; `None`: if that takes <= `IN_MEMORY_LIMIT_MB`
-               **kwargs # Passed to `ImageDataLoaders.from_folder` or, in memory, to `arrays_dls` (`num_workers`, `device`, ...)
+               # Decode and resize each image once, into memory; `None`: if that takes <= `IN_MEMORY_LIMIT_MB`
+               in_memory:bool|None=None,
+               # Passed to `ImageDataLoaders.from_folder` or, in memory, to `arrays_dls` (`num_workers`, `device`, ...)
+               **kwargs
               ):
-    "`DataLoaders` for an image folder, labelled by parent folder; the folder is only read. Same seed, same batches, in memory or not"
+    "`DataLoaders` of an image folder (only read), labelled by parent folder; same seed, same batches, in memory or not"
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"`path`={str(path)!r} is not a folder")
     if in_memory is not None and not isinstance(in_memory, bool):
-        raise ValueError(f"`in_memory`={in_memory!r} is not accepted; use True, False or None (in memory up to {IN_MEMORY_LIMIT_MB} MB)")
+        raise ValueError(f"`in_memory`={in_memory!r} is not accepted; use True, False or None (in memory up to "
+                         f"{IN_MEMORY_LIMIT_MB} MB)")
     from_folder_only = [k for k in _FROM_FOLDER_ONLY if k in kwargs]
     if in_memory and from_folder_only: raise ValueError(f"`{from_folder_only[0]}` needs `in_memory=False`")
     augs = aug_transforms() if batch_tfms is None else list(batch_tfms)
     valid = next((v for v in _VALID_NAMES if (path/v).is_dir()), None)
     # the items and splitter of `ImageDataLoaders.from_folder`, so that both paths split and order the files alike
     if (path/'train').is_dir() and valid:
-        files, splitter, split = get_image_files(path, folders=['train', valid]), GrandparentSplitter('train', valid), dict(train='train', valid=valid)
-    else: files, splitter, split = get_image_files(path), RandomSplitter(valid_pct, seed=seed), dict(valid_pct=valid_pct)
+        files, splitter = get_image_files(path, folders=['train', valid]), GrandparentSplitter('train', valid)
+        split = dict(train='train', valid=valid)
+    else:
+        files, splitter, split = get_image_files(path), RandomSplitter(valid_pct, seed=seed), dict(valid_pct=valid_pct)
     if not files: raise FileNotFoundError(f"`path`={str(path)!r} holds no image files")
-    if in_memory is None: in_memory = not from_folder_only and isinstance(size, int) and len(files) * size * size * 3 <= IN_MEMORY_LIMIT_MB * 1e6
+    if in_memory is None:
+        in_memory = (not from_folder_only and isinstance(size, int)
+                     and len(files) * size * size * 3 <= IN_MEMORY_LIMIT_MB * 1e6)
     if in_memory:
         train_idx, valid_idx = splitter(files)
         order = [*train_idx, *valid_idx]   # training images first: `IndexSplitter` keeps them in this order
-        return arrays_dls(decode_images([files[i] for i in order], size), [parent_label(files[i]) for i in order], size=size, bs=bs,
-                          valid_idx=np.arange(len(train_idx), len(order)), seed=seed, batch_tfms=augs, path=path, **kwargs)
+        return arrays_dls(decode_images([files[i] for i in order], size), [parent_label(files[i]) for i in order],
+                          size=size, bs=bs,
+                          valid_idx=np.arange(len(train_idx), len(order)), seed=seed, batch_tfms=augs, path=path,
+                          **kwargs)
     dls = ImageDataLoaders.from_folder(path, **split, seed=seed, item_tfms=Resize(size, method='squish'), bs=bs,
                                        batch_tfms=[*augs, Normalize.from_stats(*imagenet_stats)], **kwargs)
     return _seed_batch_order(dls, seed)
@@ -183,17 +199,21 @@ def url_dls(name:str, # One of `URL_DATASETS`
             **kwargs # Passed to `folder_dls` / `ImageDataLoaders`
            ):
     "Download (once, into fastai's data folder) one of fastai's URL datasets and return its `DataLoaders`"
-    if name not in URL_DATASETS: raise ValueError(f"`name`={name!r} is not a known dataset; choose one of {', '.join(URL_DATASETS)}")
+    if name not in URL_DATASETS:
+        raise ValueError(f"`name`={name!r} is not a known dataset; choose one of {', '.join(URL_DATASETS)}")
     path = untar_data(URL_DATASETS[name])
     if name == 'cifar100':  # train/<superclass>/<class>/x.png: label by class, split by the top folder
         dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, get_y=parent_label,
                            splitter=FuncSplitter(lambda p: Path(p).relative_to(path).parts[0] == 'test'),
-                           item_tfms=Resize(size, method='squish'), batch_tfms=[*aug_transforms(), Normalize.from_stats(*imagenet_stats)])
+                           item_tfms=Resize(size, method='squish'), batch_tfms=[*aug_transforms(),
+                                                                                Normalize.from_stats(*imagenet_stats)])
         return dblock.dataloaders(path, bs=bs, **kwargs)
     if name == 'pets':
-        return ImageDataLoaders.from_name_re(path, get_image_files(path/'images'), pat=r'^(.*)_\d+\.jpg$', valid_pct=0.2, seed=seed,
+        return ImageDataLoaders.from_name_re(path, get_image_files(path/'images'), pat=r'^(.*)_\d+\.jpg$',
+                                             valid_pct=0.2, seed=seed,
                                             item_tfms=Resize(size, method='squish'), bs=bs,
-                                            batch_tfms=[*aug_transforms(), Normalize.from_stats(*imagenet_stats)], **kwargs)
+                                            batch_tfms=[*aug_transforms(),
+                                                        Normalize.from_stats(*imagenet_stats)], **kwargs)
     if name == 'caltech101': path = path/'101_ObjectCategories' if (path/'101_ObjectCategories').is_dir() else path
     return folder_dls(path, size=size, bs=bs, seed=seed, **kwargs)
 
@@ -206,4 +226,5 @@ def get_dls(data:str='digits', size:int|None=None, bs:int=64, seed:int=42, **kwa
     if data == 'fashion-mnist': return fashion_mnist_dls(size=size or 32, bs=bs, seed=seed, **kwargs)
     if data in URL_DATASETS: return url_dls(data, size=size or 224, bs=bs, seed=seed, **kwargs)
     if Path(data).is_dir(): return folder_dls(data, size=size or 224, bs=bs, seed=seed, **kwargs)
-    raise ValueError(f"`data`={data!r} is neither a dataset name ({', '.join(DATASETS + tuple(URL_DATASETS))}) nor an existing folder")
+    raise ValueError(f"`data`={data!r} is neither a dataset name ({', '.join(DATASETS + tuple(URL_DATASETS))}) nor an "
+                     "existing folder")

@@ -16,7 +16,7 @@ from .data import get_dls
 from .training import train_arm, proxy_settings, bars_readable, EpochLog
 from .stats import t_interval, verdict
 from .metrics import explain_learner, fixed_images
-from .viz import compare_grid
+from .viz import compare_grid, save_figure
 
 # %% auto #0
 __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'RESULT_COLS', 'arm_callbacks',
@@ -25,8 +25,8 @@ __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 
            'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves', 'plot_compare', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
-# the arms of the proxy pipeline and the setting each fixes: the thesis's feed, random maps (is it the CAM, or any mask?),
-# the adaptive schedules, and proxies of the right answers or of any image (is it the mistakes?)
+# the arms of the proxy pipeline and the setting each fixes: the thesis's feed, random maps (is it the CAM, or any
+# mask?), the adaptive schedules, and proxies of the right answers or of any image (is it the mistakes?)
 PROXY_ARMS = {'proxy': {}, 'thesisfeed': dict(feed='proxy_epochs'), 'randomcam': dict(method='randomcam'),
               'plateau': dict(schedule='plateau'), 'mistakes': dict(schedule='mistakes'),
               'rightsource': dict(source='right'), 'allsource': dict(source='all')}
@@ -35,16 +35,20 @@ DEFAULT_ARMS = ('baseline', 'proxy', 'mixup', 'cutmix')
 SWEEP_PARAMS = ('schedule', 'threshold', 'weight', 'subset', 'replacement', 'method', 'feed', 'smooth', 'source')
 CONFIG_COLS = ['data', 'arch', 'epochs', 'size', 'bs', 'lr', 'pretrained', 'data_options']
 RUN_COLS = CONFIG_COLS + ['arm', 'param', 'setting', 'seed']
-RESULT_COLS = RUN_COLS + ['epoch', 'train_loss', 'valid_loss', 'accuracy', 'seconds', 'proxy_images', 'callback', 'commit']
+RESULT_COLS = RUN_COLS + ['epoch', 'train_loss', 'valid_loss', 'accuracy', 'seconds', 'proxy_images',
+                          'callback', 'commit']
 
 def arm_callbacks(arm:str, # One of `ARMS`
                   seed:int=42, # Seed of the proxy-attention arm's choices
-                  **proxy_kwargs # `ProxyAttention` settings other than the thesis defaults (a proxy arm's own setting wins)
+                  # `ProxyAttention` settings other than the thesis defaults (a proxy arm's own setting wins)
+                  **proxy_kwargs
                  ) -> list:
-    "The callbacks that make `arm` what it is: nothing, `ProxyAttention` with the setting its arm fixes, fastai's `MixUp` or `CutMix`"
+    "The callbacks that make `arm`: none, `ProxyAttention` with the setting the arm fixes, fastai's `MixUp` or `CutMix`"
     arm = check_choice('arm', arm, ARMS)
     if arm in PROXY_ARMS: return [ProxyAttention(seed=seed, verbose=False, **{**proxy_kwargs, **PROXY_ARMS[arm]})]
-    if proxy_kwargs: raise ValueError(f"proxy settings {proxy_kwargs} given for the {arm!r} arm; only the proxy arms ({', '.join(PROXY_ARMS)}) take them")
+    if proxy_kwargs:
+        raise ValueError(f"proxy settings {proxy_kwargs} given for the {arm!r} arm; only the proxy arms "
+                         f"({', '.join(PROXY_ARMS)}) take them")
     return [] if arm == 'baseline' else [MixUp() if arm == 'mixup' else CutMix()]
 
 # %% ../nbs/07_experiments.ipynb #13694d08
@@ -52,7 +56,8 @@ def data_options(**kwargs) -> str:
     "The loader options of a run (e.g. a subset) as one sortable CSV field: `'n_train=10000;n_valid=2000'`"
     return ';'.join(f"{k}={v}" for k, v in sorted(kwargs.items()) if v is not None) or 'none'
 
-def _setting_text(v) -> str: return ','.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)   # schedules as typed: 1,p,2 or plateau
+# schedules as typed: 1,p,2 or plateau
+def _setting_text(v) -> str: return ','.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 def run_label(settings:dict # A run's settings that differ from the defaults, as `proxy_settings` returns them
              ) -> tuple:
@@ -60,8 +65,10 @@ def run_label(settings:dict # A run's settings that differ from the defaults, as
     if not settings: return 'none', 'default'
     return ';'.join(settings), ';'.join(map(_setting_text, settings.values()))
 
-def _settings_of(param, setting) -> dict: return {} if str(param) == 'none' else dict(zip(str(param).split(';'), str(setting).split(';')))
-def _run_name(arm, param, setting) -> str: return ' '.join([arm] + [f"{k}={v}" for k, v in _settings_of(param, setting).items()])
+def _settings_of(param, setting) -> dict:
+    return {} if str(param) == 'none' else dict(zip(str(param).split(';'), str(setting).split(';')))
+def _run_name(arm, param, setting) -> str:
+    return ' '.join([arm] + [f"{k}={v}" for k, v in _settings_of(param, setting).items()])
 def _arm_settings(arm, settings:dict) -> dict:
     "The settings that reach `arm`: all but the one it fixes for a proxy arm, none for the others"
     return {k: v for k, v in settings.items() if k not in PROXY_ARMS[arm]} if arm in PROXY_ARMS else {}
@@ -76,19 +83,21 @@ class EpochTimer(Callback):
 # %% ../nbs/07_experiments.ipynb #146136e9
 def code_commit(path=None # A file of the package (default: the one `ProxyAttention` comes from)
                ) -> str:
-    "The library's git commit (`git rev-parse --short HEAD`), '+dirty' if its tracked files have changes; 'unknown' outside a git checkout"
+    "The library's git commit (`git rev-parse --short HEAD`), '+dirty' if tracked files changed, 'unknown' outside git"
     pkg = Path(path or inspect.getfile(ProxyAttention)).resolve().parent
     def git(*args): return subprocess.run(['git', '-C', str(pkg), *args], capture_output=True, text=True, timeout=60)
     try:
-        if not git('ls-files', '--', '.').stdout.strip(): return 'unknown'   # not tracked, e.g. installed into a venv inside some checkout
-        head, dirty = git('rev-parse', '--short', 'HEAD'), git('status', '--porcelain', '--untracked-files=no', '--', '.').stdout.strip()
+        # not tracked, e.g. installed into a venv inside some checkout
+        if not git('ls-files', '--', '.').stdout.strip(): return 'unknown'
+        head, dirty = git('rev-parse', '--short', 'HEAD'), git('status', '--porcelain', '--untracked-files=no', '--',
+                                                               '.').stdout.strip()
     except (OSError, subprocess.SubprocessError): return 'unknown'
     return 'unknown' if head.returncode else head.stdout.strip() + ('+dirty' if dirty else '')
 
 _STR_COLS = {'param': str, 'setting': str, 'data_options': str, 'arm': str, 'commit': str}
 
 def read_results(path) -> pd.DataFrame:
-    "The result rows in the CSV at `path` (an empty frame with the right columns if there is none yet; no `commit` in older files reads as NaN)"
+    "The result rows in the CSV at `path` (none yet: an empty frame with the columns; a missing `commit` reads NaN)"
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0: return pd.DataFrame(columns=RESULT_COLS)
     df = pd.read_csv(path, keep_default_na=False, na_values=[''], dtype=_STR_COLS)
@@ -108,10 +117,13 @@ def append_rows(rows:list, path,
     if not new:
         cols = list(pd.read_csv(path, nrows=0).columns)
         missing = set(df.columns) - set(cols)
-        if missing - set(optional): raise ValueError(f"{path} has columns {cols}; these rows add {sorted(missing - set(optional))}: write them to another file")
+        if missing - set(optional):
+            raise ValueError(f"{path} has columns {cols}; these rows add {sorted(missing - set(optional))}: write them "
+                             "to another file")
         if missing and path.resolve() not in _warned:
             _warned.add(path.resolve())
-            warnings.warn(f"{path} predates the {', '.join(sorted(missing))} column: its new rows go without it (a new `out` folder records it)")
+            warnings.warn(f"{path} predates the {', '.join(sorted(missing))} column: its new rows go without it (a new "
+                          "`out` folder records it)")
         df = df.reindex(columns=cols)
     df.to_csv(path, mode='a', header=new, index=False)
     return path
@@ -130,33 +142,42 @@ def check_out(out, data, name:str='out') -> Path:
     "`out` resolved, if it is not the dataset folder `data` or inside it: results never go into a dataset"
     out = Path(out).resolve()
     if Path(str(data)).is_dir() and (out == Path(data).resolve() or Path(data).resolve() in out.parents):
-        raise ValueError(f"`{name}`={str(out)!r} is inside the dataset folder {data!r}; results never go into a dataset: choose another folder")
+        raise ValueError(f"`{name}`={str(out)!r} is inside the dataset folder {data!r}; results never go into a "
+                         "dataset: choose another folder")
     return out
 
 def _fit_run(dls, cfg:dict, arm:str, param:str, setting:str, seed:int, cbs:list, log=None, commit:str='unknown'):
     timer = EpochTimer()
-    learn, _ = train_arm(dls, cfg['arch'], cfg['epochs'], cfg['lr'], seed, [*cbs, timer] + ([log] if log else []), cfg['pretrained'], show=False)
+    learn, _ = train_arm(dls, cfg['arch'], cfg['epochs'], cfg['lr'], seed, [*cbs, timer] + ([log] if log else []),
+                         cfg['pretrained'], show=False)
     made = {}
     for cb in cbs:
-        for h in getattr(cb, 'history', []): made[h['epoch']] = made.get(h['epoch'], 0) + h['made']   # (ProxyAttention itself warns about flat CAMs)
-    rows = [dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, epoch=i, train_loss=float(v[0]), valid_loss=float(v[1]), accuracy=float(v[2]),
-                 seconds=timer.times[i], proxy_images=made.get(i, 0), callback=' '.join(map(repr, cbs)) or 'none', commit=commit)
+        # (ProxyAttention itself warns about flat CAMs)
+        for h in getattr(cb, 'history', []): made[h['epoch']] = made.get(h['epoch'], 0) + h['made']
+    rows = [dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, epoch=i, train_loss=float(v[0]),
+                 valid_loss=float(v[1]), accuracy=float(v[2]), seconds=timer.times[i], proxy_images=made.get(i, 0),
+                 callback=' '.join(map(repr, cbs)) or 'none', commit=commit)
             for i, v in enumerate(learn.recorder.values)]
     return learn, rows
 
 # %% ../nbs/07_experiments.ipynb #47d3cbbb
 def _check_dls_kwargs(dls_kwargs:dict):
     proxy = sorted(set(dls_kwargs) & set(inspect.signature(ProxyAttention).parameters) - {'seed'})
-    if proxy: raise ValueError(f"{', '.join(proxy)}: proxy-attention settings go in `settings=` (e.g. settings=dict({proxy[0]}=...)), not to the data loaders")
+    if proxy:
+        raise ValueError(f"{', '.join(proxy)}: proxy-attention settings go in `settings=` (e.g. "
+                         f"settings=dict({proxy[0]}=...)), not to the data loaders")
 
 def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
-              data, arch, epochs, seeds, out, size, bs, lr, pretrained, explain, n_explain, show, dls_kwargs, grid=None):
-    "Run each planned arm for each seed (seeds outer, so pairs finish together), append rows, skip finished runs; the rows of the planned runs"
+              # `compare`'s arguments of the same names
+              *, data, arch, epochs, seeds, out, size, bs, lr, pretrained, dls_kwargs:dict,
+              explain:tuple=(), n_explain:int=0, show:bool=True, grid=None):
+    "Run each planned arm for each seed (seeds outer: pairs finish together), append rows, skip finished runs; the rows"
     _check_dls_kwargs(dls_kwargs)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     out = check_out(out, data)
     csv, ecsv = out/'results.csv', out/'explain.csv'
-    cfg = dict(data=str(data), arch=arch, epochs=int(epochs), size='default' if size is None else int(size), bs=int(bs), lr=float(lr), pretrained=bool(pretrained),
+    cfg = dict(data=str(data), arch=arch, epochs=int(epochs), size='default' if size is None else int(size), bs=int(bs),
+               lr=float(lr), pretrained=bool(pretrained),
                data_options=data_options(**{k: v for k, v in dls_kwargs.items() if k != 'num_workers'}))
     plan = list({p[:3]: p for p in plan}.values())   # a run planned twice is trained once
     done, edone = finished_runs(csv), finished_runs_explain(ecsv) if explain else set()
@@ -169,7 +190,8 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
             if key not in done or need_explain: todo.append((seed, arm, param, setting, make_cbs, key, need_explain))
     bars = show and bars_readable()
     mb, log = master_bar(range(len(todo))) if bars else None, EpochLog(len(todo)) if show and not bars else None
-    if show and len(todo) < len(runs): print(f"{len(runs) - len(todo)} of {len(runs)} runs already in {csv}: not trained again", flush=True)
+    if show and len(todo) < len(runs):
+        print(f"{len(runs) - len(todo)} of {len(runs)} runs already in {csv}: not trained again", flush=True)
     commit = code_commit() if todo else 'unknown'
     dls, dls_seed, grid_learners = None, None, {}
     for i in (mb if bars else range(len(todo))):
@@ -205,15 +227,16 @@ def compare_plan(arms=DEFAULT_ARMS, # Arms of `ARMS`
                  epochs:int=10, # Epochs of the fit, for the schedule
                  settings:dict|None=None # `ProxyAttention` settings for the proxy-pipeline arms
                 ) -> list:
-    "`compare`'s runs of a seed, (arm, param, setting, callbacks maker), checked before anything is loaded: each setting must reach an arm"
+    "`compare`'s runs of a seed (arm, param, setting, callbacks maker), checked before loading: settings reach an arm"
     arms = [check_choice('arms', a, ARMS) for a in arms]
     if not arms: raise ValueError(f"`arms` is empty; choose from {', '.join(ARMS)}")
     if len(set(arms)) < len(arms): raise ValueError(f"`arms` names an arm twice: {', '.join(arms)}")
     settings = dict(settings or {})
     for k in settings:
         if not any(k in _arm_settings(a, {k: None}) for a in arms):
-            raise ValueError(f"`{k}` reaches no arm of {', '.join(arms)}: proxy settings go to {', '.join(PROXY_ARMS)}, "
-                             f"except the one an arm fixes ({'; '.join(f'{a}: {k2}' for a, f in PROXY_ARMS.items() for k2 in f)})")
+            raise ValueError(f"`{k}` reaches no arm of {', '.join(arms)}: proxy settings go to "
+                             f"{', '.join(PROXY_ARMS)}, except the one an arm fixes "
+                             f"({'; '.join(f'{a}: {k2}' for a, f in PROXY_ARMS.items() for k2 in f)})")
     user, plan = proxy_settings(epochs, **settings), []
     for a in arms:
         own = _arm_settings(a, user)
@@ -224,7 +247,8 @@ def compare_plan(arms=DEFAULT_ARMS, # Arms of `ARMS`
 def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai URL dataset name or an image folder
             arch:str='resnet18', # timm / torchvision model name
             epochs:int=10, # Epochs of `fit_one_cycle`, the same for every arm
-            seeds=3, # Number of seeds (0..n-1) or a list of seeds; each seed sets the split/subset, weights and batch order
+            # Number of seeds (0..n-1) or a list of seeds; each seed sets the split/subset, weights and batch order
+            seeds=3,
             arms=DEFAULT_ARMS, # Which of `ARMS` to train (`ARMS`: the whole matrix)
             out='results', # Folder of `results.csv` (and `explain.csv`); created if needed, never a dataset folder
             size:int|None=None, # Image side; `get_dls`' default per dataset if None
@@ -234,14 +258,20 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
             explain=False, # Arms whose final models get explainability metrics in `explain.csv` (True: all)
             grid=None, # PNG path for a CAM grid of the `explain` arms' models of the first seed trained (None: no grid)
             n_explain:int=64, # Fixed validation images for those metrics
-            show:bool=True, # Progress: a master bar over the runs where bars are readable, else an `EpochLog` line per epoch
-            settings:dict|None=None, # `ProxyAttention` settings for the proxy-pipeline arms (but the one an arm fixes), e.g. `dict(threshold=0.5)`
-            **dls_kwargs # Passed to `get_dls`, e.g. `n=` for digits, `n_train=`/`n_valid=` for Fashion-MNIST, `num_workers=`
+            # Progress: a master bar over the runs where bars are readable, else an `EpochLog` line per epoch
+            show:bool=True,
+            # `ProxyAttention` settings for the proxy-pipeline arms (but the one an arm fixes), e.g.
+            # `dict(threshold=0.5)`
+            settings:dict|None=None,
+            # Passed to `get_dls`, e.g. `n=` for digits, `n_train=`/`n_valid=` for Fashion-MNIST, `num_workers=`
+            **dls_kwargs
            ) -> pd.DataFrame:
-    "Train each arm with each seed on identical data, epochs, LR schedule and batch size; append the rows to `out/results.csv`; the rows of these runs"
+    "Each arm with each seed on the same data, epochs, LR schedule and batch size; rows appended to `out/results.csv`"
     plan = compare_plan(arms, epochs, settings)
     explain = tuple(p[0] for p in plan) if explain is True else tuple(explain or ())
-    return _run_plan(plan, data, arch, epochs, seeds, out, size, bs, lr, pretrained, explain, n_explain, show, dls_kwargs, grid)
+    return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
+                     pretrained=pretrained,
+                     dls_kwargs=dls_kwargs, explain=explain, n_explain=n_explain, show=show, grid=grid)
 
 # %% ../nbs/07_experiments.ipynb #17caa2ac
 def _sweep_value(param, v):
@@ -254,26 +284,31 @@ def sweep_plan(param:str, values, epochs:int=10, settings:dict|None=None, baseli
     "`sweep`'s runs of a seed, (arm, param, setting, callbacks maker), each value checked before anything is loaded"
     check_choice('param', param, SWEEP_PARAMS)
     settings = dict(settings or {})
-    if param in settings: raise ValueError(f"`{param}` is the swept setting: give its values in `values`, not as a fixed setting")
+    if param in settings:
+        raise ValueError(f"`{param}` is the swept setting: give its values in `values`, not as a fixed setting")
     if not len(values): raise ValueError(f"`values` is empty: give the values of `{param}` to sweep")
     user = proxy_settings(epochs, **settings)
     plan = [('baseline', 'none', 'default', lambda seed: [])] if baseline else []
     for v in values:   # bad values fail now, not after hours of other runs
         s = proxy_settings(epochs, **user, **{param: _sweep_value(param, v)})
-        # a value at its default is `compare`'s proxy run with the same settings: the same key, reused rather than trained again
+        # a value at its default is `compare`'s proxy run with the same settings: the same key, reused
         plan.append(('proxy', *run_label(s), lambda seed, s=s: arm_callbacks('proxy', seed, **s)))
     return plan
 
 def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to vary
           values, # Its values; all other settings stay at the thesis defaults, or at `settings`
           data:str='digits', arch:str='resnet18', epochs:int=10, seeds=3, out='results', size:int|None=None, bs:int=64,
-          lr:float=2e-3, pretrained:bool=False, baseline:bool=True, # Also train (or reuse) the baseline with the same seeds
-          show:bool=True, # Progress: a master bar over the runs where bars are readable, else an `EpochLog` line per epoch
+          # Also train (or reuse) the baseline with the same seeds
+          lr:float=2e-3, pretrained:bool=False, baseline:bool=True,
+          # Progress: a master bar over the runs where bars are readable, else an `EpochLog` line per epoch
+          show:bool=True,
           settings:dict|None=None, # The other `ProxyAttention` settings of every swept run, e.g. `dict(weight=0.3)`
           **dls_kwargs) -> pd.DataFrame:
-    "Proxy attention with one hyperparameter varied, against the baseline, with seeds; rows appended to `out/results.csv`; the rows of these runs"
+    "Proxy attention with one hyperparameter varied, vs the baseline, over seeds; rows appended to `out/results.csv`"
     plan = sweep_plan(param, values, epochs, settings, baseline)
-    return _run_plan(plan, data, arch, epochs, seeds, out, size, bs, lr, pretrained, (), 0, show, dls_kwargs)
+    return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
+                     pretrained=pretrained,
+                     dls_kwargs=dls_kwargs, show=show)
 
 # %% ../nbs/07_experiments.ipynb #adb35f95
 def final_rows(df:pd.DataFrame) -> pd.DataFrame:
@@ -287,7 +322,7 @@ def summarize(df:pd.DataFrame, # Rows of `results.csv`
               conf:float=0.95, # Confidence level
               reference:str='baseline' # Arm the paired differences are to, e.g. 'randomcam' (the random-map control)
              ) -> pd.DataFrame:
-    "Per arm (and setting): mean final `metric` with a t CI over seeds, and the paired difference to the `reference` arm with its CI and a verdict"
+    "Per arm (and setting): mean final `metric`, t CI over seeds, paired difference to `reference`, its CI, a verdict"
     fin = final_rows(df)
     cfg = [c for c in CONFIG_COLS if c in fin.columns]
     for c in cfg + ['arm', 'param', 'setting']: fin[c] = fin[c].astype(str)
@@ -307,21 +342,25 @@ def summarize(df:pd.DataFrame, # Rows of `results.csv`
             b = ref.set_index('seed')[metric]
             common = sorted(set(vals.index) & set(b.index))
             dm, dlo, dhi = t_interval(vals[common].values - b[common].values, conf)
-            row.update(diff=dm, diff_low=dlo, diff_high=dhi, n_paired=len(common), verdict=verdict(dlo, dhi, _run_name(d['arm'], d['param'], d['setting']), reference))
-        else: row.update(diff=float('nan'), diff_low=float('nan'), diff_high=float('nan'), n_paired=0, verdict='reference' if d['arm'] == reference else f'no {reference}')
+            row.update(diff=dm, diff_low=dlo, diff_high=dhi, n_paired=len(common),
+                       verdict=verdict(dlo, dhi, _run_name(d['arm'], d['param'], d['setting']), reference))
+        else:
+            row.update(diff=float('nan'), diff_low=float('nan'), diff_high=float('nan'), n_paired=0,
+                       verdict='reference' if d['arm'] == reference else f'no {reference}')
         out.append(dict(row, reference=reference))
     return pd.DataFrame(out)
 
 # %% ../nbs/07_experiments.ipynb #b3bfc803
 def format_summary(s:pd.DataFrame, digits:int=3) -> pd.DataFrame:
-    "`summarize`'s table in readable strings: 'mean [low, high]'; accuracy intervals clipped to [0, 1], as in the figures"
+    "`summarize`'s table as readable strings, 'mean [low, high]'; accuracy intervals clipped to [0, 1] as in figures"
     f = lambda m, lo, hi: f"{m:.{digits}f}" + ('' if math.isnan(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]")
     cols = [c for c in ('data', 'arch', 'arm', 'param', 'setting') if c in s.columns]
     ref = s['reference'].iloc[0] if 'reference' in s.columns and len(s) else 'baseline'
     t = s[cols].copy()
     t['seeds'] = s['n_seeds']
     t['accuracy (95% CI)'] = [f(m, max(lo, 0.), min(hi, 1.)) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])]
-    t[f'vs {ref} (paired 95% CI)'] = ['' if math.isnan(m) else f(m, lo, hi).replace(f"{m:.{digits}f}", f"{m:+.{digits}f}", 1)
+    signed = lambda m, lo, hi: f(m, lo, hi).replace(f"{m:.{digits}f}", f"{m:+.{digits}f}", 1)
+    t[f'vs {ref} (paired 95% CI)'] = ['' if math.isnan(m) else signed(m, lo, hi)
                                       for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])]
     t['verdict'] = s['verdict']
     return t.reset_index(drop=True)
@@ -330,7 +369,7 @@ def format_summary(s:pd.DataFrame, digits:int=3) -> pd.DataFrame:
 def epochs_to_reach(df:pd.DataFrame, # Rows of `results.csv`, every epoch of each run
                     reference:str='baseline', # The arm whose final accuracy (per seed) is the target
                     metric:str='accuracy', conf:float=0.95) -> pd.DataFrame:
-    "Per arm (and settings): epochs needed to reach the `reference` arm's final `metric` of the same seed, mean and t CI"
+    "Per arm (and settings): epochs to reach the `reference` arm's final `metric` of the same seed, mean and t CI"
     df, cfg = df.copy(), [c for c in CONFIG_COLS if c in df.columns]
     df['epoch'] = df['epoch'].astype(int)
     fin = final_rows(df)
@@ -347,7 +386,8 @@ def epochs_to_reach(df:pd.DataFrame, # Rows of `results.csv`, every epoch of eac
             need.append(int(hit.min()) + 1 if len(hit) else None)
         reached = [n for n in need if n is not None]
         m, lo, hi = t_interval(reached, conf)
-        out.append(dict(zip(cfg + ['arm', 'param', 'setting'], key), runs=len(need), reached=len(reached), epochs_mean=m,
+        out.append(dict(zip(cfg + ['arm', 'param', 'setting'], key), runs=len(need),
+                        reached=len(reached), epochs_mean=m,
                         epochs_low=lo, epochs_high=hi))
     return pd.DataFrame(out)
 
@@ -360,7 +400,7 @@ def _curves(df, by, metric='accuracy', conf=0.95):
     return pd.DataFrame(rows)
 
 def plot_curves(df:pd.DataFrame, by:list, metric:str='accuracy', title:str|None=None, save=None, ax=None, conf=0.95):
-    "Mean `metric` per epoch for each group in `by`, with a `conf` t band over seeds; saved as PNG when `save` is a path"
+    "Mean `metric` per epoch of each group in `by`, with a `conf` t band over seeds; saved as PNG when `save` is a path"
     import matplotlib.pyplot as plt
     df = df.copy(); df['epoch'] = df['epoch'].astype(int)
     cur = _curves(df, by, metric, conf)
@@ -369,15 +409,14 @@ def plot_curves(df:pd.DataFrame, by:list, metric:str='accuracy', title:str|None=
         label = ' '.join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
         g = g.sort_values('epoch')
         ax.plot(g['epoch'] + 1, g['mean'], marker='o', ms=3, label=label)
-        lo, hi = (g['low'].clip(0, 1), g['high'].clip(0, 1)) if metric == 'accuracy' else (g['low'], g['high'])  # accuracy lives in [0, 1]
+        # accuracy lives in [0, 1]
+        lo, hi = (g['low'].clip(0, 1), g['high'].clip(0, 1)) if metric == 'accuracy' else (g['low'], g['high'])
         if g['low'].notna().any(): ax.fill_between(g['epoch'] + 1, lo, hi, alpha=0.2)
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel('epoch'); ax.set_ylabel(metric); ax.grid(alpha=0.3); ax.legend(fontsize=8)
     if title: ax.set_title(title, fontsize=10)
-    if save is not None:
-        Path(save).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(save, dpi=120, bbox_inches='tight')
+    if save is not None: save_figure(fig, save)
     return fig
 
 def _settings_note(settings:dict) -> str: return ' '.join(f"{k}={_setting_text(v)}" for k, v in settings.items())
@@ -401,7 +440,7 @@ def plot_sweep(df:pd.DataFrame, # Rows of `sweep` (its baseline included)
                save=None, metric:str='accuracy', ax=None,
                settings:dict|None=None # The other settings of that `sweep` (None: the defaults)
               ):
-    "Accuracy per epoch for each value of `param` and the baseline, with 95% CI bands, like the thesis's by-hyperparameter figures"
+    "Accuracy per epoch for each value of `param` and the baseline, 95% CI bands (as the thesis's by-setting figures)"
     default = inspect.signature(ProxyAttention).parameters[param].default
     user = {k: _setting_text(v) for k, v in proxy_settings(**(settings or {})).items()}
     def label(arm, p, s):   # None for rows of other runs
@@ -409,7 +448,8 @@ def plot_sweep(df:pd.DataFrame, # Rows of `sweep` (its baseline included)
         st = _settings_of(p, s)
         v = st.pop(param, f"{default} (default)")
         return f"{param}={v}" if arm == 'proxy' and st == user else None
-    df = df.assign(label=[label(*r) for r in zip(df['arm'], df['param'].astype(str), df['setting'].astype(str))]).dropna(subset=['label'])
+    df = df.assign(label=[label(*r) for r in zip(df['arm'], df['param'].astype(str),
+                                                 df['setting'].astype(str))]).dropna(subset=['label'])
     note = f" ({_settings_note(user)})" if user else ''
     title = f"{df['data'].iloc[0]}, {df['arch'].iloc[0]}{note}: proxy attention by {param}"
     return plot_curves(df, ['label'], metric, title, save, ax)

@@ -56,11 +56,12 @@ def explain_metrics(model, # A classifier, or a `Learner` (its model is used)
     yc = y.cpu()
     return pd.DataFrame(dict(target=yc.numpy(), pred=probs.argmax(-1).cpu().numpy(),
                              confidence=probs.cpu()[torch.arange(len(yc)), yc].numpy(),
-                             road=np.ravel(road), drop_in_confidence=np.ravel(drop), increase_in_confidence=np.ravel(inc)))
+                             road=np.ravel(road), drop_in_confidence=np.ravel(drop),
+                             increase_in_confidence=np.ravel(inc)))
 
 # %% ../nbs/08_metrics.ipynb #bb00088f
 def explain_learner(learn, dls=None, n:int=64, method:str='gradcam++', **kwargs) -> dict:
-    "Mean explainability metrics of `learn` on the first `n` validation images of `dls` (`learn.dls` if None), true class as target"
+    "Mean explainability metrics of `learn` on the first `n` validation images of `dls` (or `learn.dls`), true class"
     x, y = fixed_images(dls or learn.dls, n)
     df = explain_metrics(learn, x, y, method, **kwargs)
     return dict(method=method, n_images=len(df), image_accuracy=float((df['pred'] == df['target']).mean()),

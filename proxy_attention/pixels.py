@@ -24,9 +24,11 @@ def find_normalize(dls) -> Normalize|None:
 
 class PixelSpace:
     "Go between normalized batches and pixel space in [0, 1], as `dls`' `Normalize` defines them"
-    def __init__(self, dls): self.norm = dls if isinstance(dls, Normalize) else find_normalize(dls)   # `DataLoaders` or a `Normalize`
+    # `DataLoaders` or a `Normalize`
+    def __init__(self, dls): self.norm = dls if isinstance(dls, Normalize) else find_normalize(dls)
     def _stats(self, x):
-        return [torch.as_tensor(s).to(x.device, torch.float32).reshape(1, -1, 1, 1) for s in (self.norm.mean, self.norm.std)]
+        as_x = lambda s: torch.as_tensor(s).to(x.device, torch.float32).reshape(1, -1, 1, 1)
+        return [as_x(self.norm.mean), as_x(self.norm.std)]
     def decode(self, x:Tensor) -> Tensor:
         x = x.as_subclass(Tensor).float()
         if self.norm is None: return x

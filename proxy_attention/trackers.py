@@ -18,19 +18,24 @@ def _hwc(images) -> np.ndarray:
         raise ValueError(f"preview images must be uint8 (N, C, H, W) with C = 1 or 3, got {x.dtype} {tuple(x.shape)}")
     return x.expand(-1, 3, -1, -1).permute(0, 2, 3, 1).numpy()
 
-def proxy_step_image(preview:dict, # `ProxyAttention.preview`: uint8 `images` and `proxies` (N, C, H, W), `cams` (N, H, W) in [0, 1]
+def proxy_step_image(preview:dict, # `ProxyAttention.preview`: uint8 `images`, `proxies` (N, C, H, W), `cams` (N, H, W)
                      rows:int=4, # At most this many images, one per row
-                     min_side:int=96, # Tiles smaller than this are enlarged by a whole factor (nearest neighbour), so small images stay visible
+                     # Tiles smaller than this are enlarged by a whole factor (nearest neighbour), so small images stay
+                     # visible
+                     min_side:int=96,
                      alpha:float=0.5, # Weight of the CAM heatmap over the original
                      cmap:str='jet', # A matplotlib colormap name
                      gap:int=2, # White pixels between tiles
                     ) -> np.ndarray:
-    "A proxy step's preview as one uint8 image `(H, W, 3)`: a row per image, original | CAM over the original | proxy image"
+    "A proxy step's preview as one uint8 image `(H, W, 3)`: a row per image, original | CAM over it | proxy image"
     n = min(rows, len(preview['images']))
-    if n < 1: raise ValueError(f"`rows`={rows!r} must be at least 1 and the preview must hold images (it holds {len(preview['images'])})")
+    if n < 1:
+        raise ValueError(f"`rows`={rows!r} must be at least 1 and the preview must hold images (it holds "
+                         f"{len(preview['images'])})")
     img, proxy = _hwc(preview['images'][:n]), _hwc(preview['proxies'][:n])
     cams = torch.as_tensor(preview['cams'][:n]).detach().float().cpu()
-    if tuple(cams.shape) != img.shape[:3]: raise ValueError(f"preview cams must have shape {img.shape[:3]} (N, H, W), got {tuple(cams.shape)}")
+    if tuple(cams.shape) != img.shape[:3]:
+        raise ValueError(f"preview cams must have shape {img.shape[:3]} (N, H, W), got {tuple(cams.shape)}")
     heat = matplotlib.colormaps[cmap](torch.nan_to_num(cams).clamp(0, 1).numpy())[..., :3]
     overlay = np.round(((1 - alpha) * img / 255 + alpha * heat) * 255).clip(0, 255).astype(np.uint8)
     tiles = np.stack([img, overlay, proxy], 1)   # (n, 3, H, W, 3)
@@ -46,32 +51,36 @@ def proxy_step_caption(preview:dict, rows:int=4, vocab=None) -> str:
     "One line per row of `proxy_step_image`: the image's true and predicted class (names from `vocab` if given)"
     name = (lambda i: str(vocab[i])) if vocab is not None else str
     n = min(rows, len(preview['images']))
-    return '; '.join(f"row {r+1}: true {name(int(preview['labels'][r]))}, predicted {name(int(preview['preds'][r]))}" for r in range(n))
+    labels, preds = preview['labels'], preview['preds']
+    return '; '.join(f"row {r+1}: true {name(int(labels[r]))}, predicted {name(int(preds[r]))}" for r in range(n))
 
 # %% ../nbs/03a_trackers.ipynb #4b2e016e
 PROXY_SCALARS = ('wrong', 'kept', 'made', 'pool', 'seconds')
 
 def logging_trackers(learn) -> dict:
-    "The learner's `TensorBoardCallback`s and `WandbCallback`s that log in this fit, by kind; none where fastai's module was never imported"
+    "The learner's `TensorBoardCallback`s and `WandbCallback`s that log in this fit, by kind (none if never imported)"
     found = {}
     for kind, module, name in (('tensorboard', 'fastai.callback.tensorboard', 'TensorBoardCallback'),
                                ('wandb', 'fastai.callback.wandb', 'WandbCallback')):
         cls = getattr(sys.modules.get(module), name, None)   # not imported: no such callback can be in the learner
-        cbs = [cb for cb in getattr(learn, 'cbs', ()) if cls is not None and isinstance(cb, cls) and getattr(cb, 'run', False)]
+        cbs = [cb for cb in getattr(learn, 'cbs', ())
+               if cls is not None and isinstance(cb, cls) and getattr(cb, 'run', False)]
         if cbs: found[kind] = cbs
     return found
 
 def log_proxy_step(learn, # The `Learner`; its TensorBoard and W&B callbacks, if any, are logged to
-                   record:dict, # The step's `ProxyAttention.history` record: `epoch`, `wrong`, `kept`, `made`, `pool`, `seconds`
+                   # The step's `ProxyAttention.history` record: `epoch`, `wrong`, `kept`, `made`, `pool`, `seconds`
+                   record:dict,
                    preview:dict|None=None, # The step's `ProxyAttention.preview`, or `None` (no image)
                    rows:int=4, # Rows of the preview image
                   ) -> list:
-    "Log a proxy step where the learner already logs: the record as scalars `proxy/<key>`, the preview as image `proxy/preview`, at the step's epoch"
+    "Log a proxy step where the learner logs: the record as scalars `proxy/<key>`, the preview as image `proxy/preview`"
     trackers = logging_trackers(learn)
     if not trackers: return []
     epoch, scalars = record['epoch'], {f'proxy/{k}': record[k] for k in PROXY_SCALARS if k in record}
     image = proxy_step_image(preview, rows) if preview is not None and len(preview.get('images', ())) else None
-    caption = image is not None and proxy_step_caption(preview, rows, getattr(getattr(learn, 'dls', None), 'vocab', None))
+    caption = image is not None and proxy_step_caption(preview, rows,
+                                                       getattr(getattr(learn, 'dls', None), 'vocab', None))
     for cb in trackers.get('tensorboard', ()):
         for k, v in scalars.items(): cb.writer.add_scalar(k, v, epoch)
         if image is not None:
@@ -82,5 +91,6 @@ def log_proxy_step(learn, # The `Learner`; its TensorBoard and W&B callbacks, if
         wandb = sys.modules['fastai.callback.wandb'].wandb
         payload = {**scalars, 'proxy/epoch': epoch}
         if image is not None: payload['proxy/preview'] = wandb.Image(image, caption=caption)
-        wandb.log(payload, step=getattr(cb, '_wandb_step', None))   # the step of the epoch's last training batch, as WandbCallback logs
+        # the step of the epoch's last training batch, as WandbCallback logs
+        wandb.log(payload, step=getattr(cb, '_wandb_step', None))
     return [cb for cbs in trackers.values() for cb in cbs]

@@ -5,7 +5,8 @@
 # %% ../nbs/03b_training.ipynb #t0a1b2c7
 from __future__ import annotations
 import sys, time, random, inspect, warnings
-with warnings.catch_warnings():   # importing fastai trips torch's and pandas' deprecation warnings: not actionable here, noise on a command line
+# importing fastai trips torch's and pandas' deprecation warnings: not actionable here, noise on a command line
+with warnings.catch_warnings():
     warnings.simplefilter('ignore')
     from fastai.vision.all import vision_learner, accuracy, set_seed, Callback, Recorder
 from fastcore.imports import IN_NOTEBOOK
@@ -59,7 +60,7 @@ def bars_readable() -> bool:
     return IN_NOTEBOOK or getattr(sys.stdout, 'isatty', lambda: False)()
 
 class EpochLog(Callback):
-    "One flushed line per epoch: the run, epoch/total, losses and metrics, elapsed and estimated time left in the run and in all `n_runs`"
+    "A flushed line per epoch: run, epoch/total, losses, metrics, time elapsed, time left in the run and all `n_runs`"
     order = Recorder.order + 1  # after the Recorder has stored the epoch's values
     def __init__(self, n_runs:int=1, # Runs this log follows, each of the same epochs: for the time left in all of them
                  label:str=''): # The run being trained, e.g. 'proxy seed 0' (set it before each fit)
@@ -77,11 +78,13 @@ class EpochLog(Callback):
         run_left = run_pace * (n - self.run_epochs)
         all_left = run_left + pace * (total - done - (n - self.run_epochs))
         names = [m for m in self.recorder.metric_names[1:] if m != 'time']
-        stats = ' '.join(f"{m} {v:.4f}" if isinstance(v, float) else f"{m} {v}" for m, v in zip(names, self.recorder.values[-1]))
-        print(f"[{self.runs_done + 1}/{self.n_runs}] {self.label} epoch {self.run_epochs}/{n}: {stats} | elapsed {format_time(now)}, "
-              f"left {format_time(run_left)} (run), {format_time(all_left)} (all)", flush=True)
+        values = zip(names, self.recorder.values[-1])
+        stats = ' '.join(f"{m} {v:.4f}" if isinstance(v, float) else f"{m} {v}" for m, v in values)
+        print(f"[{self.runs_done + 1}/{self.n_runs}] {self.label} epoch {self.run_epochs}/{n}: {stats} | elapsed "
+              f"{format_time(now)}, left {format_time(run_left)} (run), {format_time(all_left)} (all)", flush=True)
         if done == 1 and total > 1:
-            print(f"estimated time for all {self.n_runs} runs x {n} epochs: {format_time(pace * total)} (at the first epoch's pace)", flush=True)
+            print(f"estimated time for all {self.n_runs} runs x {n} epochs: {format_time(pace * total)} (at the first "
+                  "epoch's pace)", flush=True)
 
     def after_fit(self):
         self.runs_done, self.epochs_done = self.runs_done + 1, self.epochs_done + self.run_epochs

@@ -15,6 +15,7 @@ from .cams import SMOOTHINGS
 from .data import get_dls
 from .training import make_learner, EpochLog, bars_readable
 from .experiments import code_commit, check_out
+from .viz import save_figure
 
 # %% auto #0
 __all__ = ['SPACE', 'OBJECTIVES', 'schedule_of', 'suggest_settings', 'OptunaReport', 'open_storage', 'study_name_of',
@@ -28,7 +29,7 @@ SPACE = dict(threshold=('float', 0.3, 0.95), weight=('float', 0.05, 1.0), subset
 OBJECTIVES = ('accuracy', 'vs_baseline')
 
 def schedule_of(name:str, epochs:int):
-    "A `schedule=` for `ProxyAttention` from a search-space name: 'default', 'once' (one step mid-fit), 'plateau', 'mistakes'"
+    "A `schedule=` of `ProxyAttention` from a search-space name: 'default', 'once' (mid-fit), 'plateau', 'mistakes'"
     if name == 'default': return None
     if name == 'once': return [epochs // 2, 'p', epochs - epochs // 2 - 1]
     return name
@@ -48,13 +49,15 @@ def suggest_settings(trial, # An Optuna trial
 
 # %% ../nbs/11_tune.ipynb #7e68b95a
 class OptunaReport(Callback):
-    "Report each epoch's accuracy (less the baseline's at that epoch, if given) to an Optuna `trial`; stop the fit if it should be pruned"
+    "Report each epoch's accuracy (less the baseline's, if given) to an Optuna `trial`; stop the fit if it is pruned"
     order = Recorder.order + 1   # after the Recorder has stored the epoch's values
     def __init__(self, trial, metric:str='accuracy', baseline:list|None=None):
         self.trial, self.metric, self.baseline, self.pruned, self.values = trial, metric, baseline, False, []
     def before_fit(self):
         names = [n for n in self.recorder.metric_names[1:] if n != 'time']
-        if self.metric not in names: raise ValueError(f"OptunaReport reports {self.metric!r}, which this learner does not record ({', '.join(names)})")
+        if self.metric not in names:
+            raise ValueError(f"OptunaReport reports {self.metric!r}, which this learner does not record "
+                             f"({', '.join(names)})")
         self.idx = names.index(self.metric)
     def after_epoch(self):
         v = float(self.recorder.values[-1][self.idx])
@@ -66,18 +69,20 @@ class OptunaReport(Callback):
             raise CancelFitException()
 
 # %% ../nbs/11_tune.ipynb #6e8974ba
-def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `postgresql://...`) or a journal file path (`.log`, `.journal`)
+def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `postgresql://...`) or a journal file
                 ):
-    "An Optuna storage: a database through SQLAlchemy (SQLite waits for its lock rather than failing), or a journal file"
+    "An Optuna storage: a database through SQLAlchemy (SQLite waits for its lock, not failing), or a journal file"
     import optuna
     storage = str(storage)
     if '://' not in storage:
         if not storage.endswith(('.log', '.journal')):
-            raise ValueError(f"`storage`={storage!r} is neither a database URL (sqlite:///results/tune.db, postgresql://...) nor a journal file (.log, .journal)")
+            raise ValueError(f"`storage`={storage!r} is neither a database URL (sqlite:///results/tune.db, "
+                             "postgresql://...) nor a journal file (.log, .journal)")
         from optuna.storages.journal import JournalStorage, JournalFileBackend
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(storage))
-    kwargs = dict(heartbeat_interval=60, grace_period=180)   # a trial whose process died is marked failed, not left running
+    # a trial whose process died is marked failed, not left running
+    kwargs = dict(heartbeat_interval=60, grace_period=180)
     if storage.startswith('sqlite:///'):
         Path(storage[len('sqlite:///'):]).parent.mkdir(parents=True, exist_ok=True)
         kwargs['engine_kwargs'] = dict(connect_args=dict(timeout=120))
@@ -87,18 +92,21 @@ def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `pos
 
 def study_name_of(config:dict) -> str:
     "The default study name: what the study is about, so that the same command continues the same study"
-    return f"{Path(str(config['data'])).name}-{config['arch']}-{config['size']}px-{config['epochs']}ep-{config['objective']}"
+    c = config
+    return f"{Path(str(c['data'])).name}-{c['arch']}-{c['size']}px-{c['epochs']}ep-{c['objective']}"
 
 # %% ../nbs/11_tune.ipynb #9061259e
 _CONFIG_KEYS = ('data', 'arch', 'size', 'epochs', 'bs', 'lr', 'seed', 'objective', 'dls_kwargs', 'space')
 
 class TuneObjective:
-    "The objective of a study: one fit with the trial's `ProxyAttention` settings; final accuracy, or its difference to the baseline of the seed"
+    "A study's objective: a fit with the trial's `ProxyAttention` settings; final accuracy, or that less the baseline's"
     def __init__(self, data='digits', arch:str='resnet18', size:int|None=None, epochs:int=8, bs:int=64, lr:float=2e-3,
                  seed:int=0, objective:str='accuracy', dls_kwargs:dict|None=None, space:dict|None=None, label:str=''):
-        if objective not in OBJECTIVES: raise ValueError(f"`objective` must be one of {', '.join(map(repr, OBJECTIVES))}; got {objective!r}")
-        self.config = dict(data=str(data), arch=arch, size=size, epochs=int(epochs), bs=int(bs), lr=float(lr), seed=int(seed),
-                           objective=objective, dls_kwargs=dict(dls_kwargs or {}), space=None if space is None else {k: list(v) for k, v in space.items()})
+        if objective not in OBJECTIVES:
+            raise ValueError(f"`objective` must be one of {', '.join(map(repr, OBJECTIVES))}; got {objective!r}")
+        self.config = dict(data=str(data), arch=arch, size=size, epochs=int(epochs), bs=int(bs),
+                           lr=float(lr), seed=int(seed), objective=objective, dls_kwargs=dict(dls_kwargs or {}),
+                           space=None if space is None else {k: list(v) for k, v in space.items()})
         self.space, self.label, self._dls, self.log = space, label, None, None
 
     @property
@@ -134,7 +142,8 @@ class TuneObjective:
         settings = suggest_settings(trial, c['epochs'], self.space)
         check_settings(**settings)   # a bad setting fails the trial before any training
         cb = ProxyAttention(seed=c['seed'], verbose=False, **settings)
-        trial.set_user_attr('callback', repr(ProxyAttention(**settings)))   # the settings to paste; the seed is the study's
+        # the settings to paste; the seed is the study's
+        trial.set_user_attr('callback', repr(ProxyAttention(**settings)))
         trial.set_user_attr('worker', f"{socket.gethostname()}:{os.getpid()}")
         base = self.baseline(trial.study) if c['objective'] == 'vs_baseline' else None
         report = OptunaReport(trial, baseline=base)
@@ -142,7 +151,8 @@ class TuneObjective:
         self.fit([cb, report])
         trial.set_user_attr('seconds', round(time.perf_counter() - start, 1))
         trial.set_user_attr('proxy_steps', [h['epoch'] for h in cb.history])
-        if report.pruned: raise optuna.TrialPruned(f"pruned after epoch {len(report.values) - 1}: {report.values[-1]:.4f}")
+        if report.pruned:
+            raise optuna.TrialPruned(f"pruned after epoch {len(report.values) - 1}: {report.values[-1]:.4f}")
         return report.values[-1]
 
 # %% ../nbs/11_tune.ipynb #4e09c33d
@@ -150,7 +160,8 @@ def _settings_line(trial) -> str:
     "The `ProxyAttention(...)` line of a trial, seed left out (it is the study's, not a setting)"
     return trial.user_attrs.get('callback', 'ProxyAttention()')
 
-_COUNTED = ('COMPLETE', 'PRUNED', 'FAIL', 'RUNNING')   # trial states that count towards `trials` (not enqueued, waiting ones)
+# trial states that count towards `trials` (not enqueued, waiting ones)
+_COUNTED = ('COMPLETE', 'PRUNED', 'FAIL', 'RUNNING')
 
 def _n_counted(study) -> int: return sum(t.state.name in _COUNTED for t in study.trials)
 
@@ -164,15 +175,17 @@ def _worker(kwargs:dict, worker:int, n_workers:int):
 def _optimize(storage, study_name, trials, objective_kwargs, pruner, sampler_seed, worker=0, n_workers=1, show=True):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage),
-                              sampler=optuna.samplers.TPESampler(seed=None if sampler_seed is None else sampler_seed + worker), pruner=pruner)
+    sampler = optuna.samplers.TPESampler(seed=None if sampler_seed is None else sampler_seed + worker)
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage), sampler=sampler, pruner=pruner)
     obj = TuneObjective(**objective_kwargs, label=f"worker {worker} " if n_workers > 1 else '')
     if show and not bars_readable(): obj.log = EpochLog(1)
     def line(study, trial):
         if not show: return
         what = (f"{trial.value:.4f}" if trial.state == optuna.trial.TrialState.COMPLETE else trial.state.name.lower())
-        print(f"{obj.label}trial {trial.number}: {what} in {trial.user_attrs.get('seconds', '?')}s, {_settings_line(trial)}", flush=True)
-    stop = optuna.study.MaxTrialsCallback(trials, states=tuple(getattr(optuna.trial.TrialState, s) for s in _COUNTED))   # running ones count too: `trials` in all, never more
+        print(f"{obj.label}trial {trial.number}: {what} in {trial.user_attrs.get('seconds', '?')}s, "
+              f"{_settings_line(trial)}", flush=True)
+    # running ones count too: `trials` in all, never more
+    stop = optuna.study.MaxTrialsCallback(trials, states=tuple(getattr(optuna.trial.TrialState, s) for s in _COUNTED))
     if _n_counted(study) < trials:
         study.optimize(obj, n_trials=trials, catch=(Exception,), callbacks=[stop, line], gc_after_trial=True)
     return study
@@ -194,30 +207,39 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
          show:bool=True, # A line per trial (and per epoch in a log file)
          **dls_kwargs # Loader options (`n`, `n_train`, `num_workers`)
         ):
-    "Create or continue an Optuna study of `ProxyAttention` settings and run it to `trials` trials over `workers` processes; the study"
+    "Create or continue an Optuna study of `ProxyAttention` settings, run to `trials` trials over `workers` processes"
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for name, v, low in (('trials', trials, 1), ('workers', workers, 1), ('epochs', epochs, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low: raise ValueError(f"`{name}` must be an int >= {low}, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"`{name}` must be an int >= {low}, got {v!r}")
     obj = TuneObjective(data, arch, size, epochs, bs, lr, seed, objective, dls_kwargs, space)   # checks `objective`
     for k, v in (space or {}).items():
         if k not in SPACE or not isinstance(v, (tuple, list)) or v[0] not in ('float', 'choice'):
-            raise ValueError(f"`space` entry {k}={v!r}: the settings are {', '.join(SPACE)}, each ('float', low, high) or ('choice', options)")
-    if '://' in str(storage) and str(storage).startswith('sqlite:///'): check_out(str(storage)[len('sqlite:///'):], data, 'storage')
+            raise ValueError(f"`space` entry {k}={v!r}: the settings are {', '.join(SPACE)}, each ('float', low, high) "
+                             "or ('choice', options)")
+    if '://' in str(storage) and str(storage).startswith('sqlite:///'):
+        check_out(str(storage)[len('sqlite:///'):], data, 'storage')
     elif '://' not in str(storage): check_out(storage, data, 'storage')
     config, name = obj.config, study_name or study_name_of(obj.config)
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup_epochs(None, epochs))
-    study = optuna.create_study(study_name=name, storage=open_storage(storage), direction='maximize', load_if_exists=True)
+    study = optuna.create_study(study_name=name, storage=open_storage(storage), direction='maximize',
+                                load_if_exists=True)
     made = study.user_attrs.get('config')
-    if made is None: study.set_user_attr('config', json.loads(json.dumps(config))); study.set_user_attr('commit', code_commit())
+    if made is None:
+        study.set_user_attr('config', json.loads(json.dumps(config))); study.set_user_attr('commit', code_commit())
     elif made != json.loads(json.dumps(config)):
-        diff = ', '.join(f"{k}: {made.get(k)!r} there, {config.get(k)!r} here" for k in _CONFIG_KEYS if made.get(k) != json.loads(json.dumps(config)).get(k))
-        raise ValueError(f"study {name!r} in {storage} was made for another configuration ({diff}); pass another `study_name`")
+        here = json.loads(json.dumps(config))
+        diff = ', '.join(f"{k}: {made.get(k)!r} there, {config.get(k)!r} here"
+                         for k in _CONFIG_KEYS if made.get(k) != here.get(k))
+        raise ValueError(f"study {name!r} in {storage} was made for another configuration ({diff}); pass another "
+                         "`study_name`")
     left = trials - _n_counted(study)
     if show: print(f"study {name!r} in {storage}: {_n_counted(study)} of {trials} trials there, {max(left, 0)} to run"
                    f"{f' over {workers} worker processes' if workers > 1 and left > 0 else ''}", flush=True)
     kwargs = dict(storage=storage, study_name=name, trials=trials, pruner=pruner, sampler_seed=sampler_seed, show=show,
-                  objective_kwargs=dict(data=data, arch=arch, size=size, epochs=epochs, bs=bs, lr=lr, seed=seed, objective=objective,
+                  objective_kwargs=dict(data=data, arch=arch, size=size, epochs=epochs, bs=bs, lr=lr, seed=seed,
+                                        objective=objective,
                                         dls_kwargs=dls_kwargs, space=space))
     if left > 0 and workers == 1: _optimize(**kwargs)
     elif left > 0:
@@ -226,7 +248,9 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
         for p in procs: p.start()
         for p in procs: p.join()
         bad = [p.exitcode for p in procs if p.exitcode != 0]
-        if bad: raise RuntimeError(f"{len(bad)} of {workers} worker processes exited with {bad}; the study keeps what they finished")
+        if bad:
+            raise RuntimeError(f"{len(bad)} of {workers} worker processes exited with {bad}; the study keeps what they "
+                               "finished")
     return optuna.load_study(study_name=name, storage=open_storage(storage))
 
 # %% ../nbs/11_tune.ipynb #764d9045
@@ -237,7 +261,7 @@ def best_settings(study) -> str:
 def tune_report(study, # A study of `tune`
                 out, # Folder for trials.csv, best.txt and the PNG plots
                 show:bool=True) -> dict:
-    "Write the study's trials (CSV), its best settings and Optuna's history and importance plots (PNG) into `out`; their paths"
+    "Write the study's trials (CSV), best settings, Optuna's history and importance plots (PNG) into `out`; their paths"
     import optuna, matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     paths = dict(trials=out/'trials.csv')
@@ -247,8 +271,9 @@ def tune_report(study, # A study of `tune`
     if done:
         paths['best'] = out/'best.txt'
         t = study.best_trial
-        paths['best'].write_text(f"{best_settings(study)}\n# trial {t.number}: {t.value:.4f} ({study.user_attrs.get('config', {}).get('objective', 'accuracy')}),"
-                                 f" one fit of one seed: re-run it over seeds before believing it\n")
+        paths['best'].write_text(f"{best_settings(study)}\n# trial {t.number}: {t.value:.4f} "
+                                 f"({study.user_attrs.get('config', {}).get('objective', 'accuracy')}), one fit of one "
+                                 "seed: re-run it over seeds before believing it\n")
     plots = dict(history=optuna.visualization.matplotlib.plot_optimization_history,
                  importance=optuna.visualization.matplotlib.plot_param_importances)
     for k, plot in plots.items():
@@ -258,8 +283,7 @@ def tune_report(study, # A study of `tune`
                 warnings.simplefilter('ignore')   # Optuna marks its matplotlib plots experimental
                 ax = plot(study)
             fig = (ax.flat[0] if hasattr(ax, 'flat') else ax).figure
-            fig.tight_layout(); fig.savefig(out/f'{k}.png', dpi=100); plt.close(fig)
-            paths[k] = out/f'{k}.png'
+            fig.tight_layout(); paths[k] = save_figure(fig, out/f'{k}.png', dpi=100); plt.close(fig)
         except (ValueError, RuntimeError) as e:   # e.g. importances of a study whose parameters never varied
             if show: print(f"no {k} plot: {e}")
     if show:

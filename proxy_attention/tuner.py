@@ -25,12 +25,14 @@ __all__ = ['schedule_from_text', 'schedule_to_text', 'accuracy_figure', 'ProxyTu
 def schedule_from_text(text:str):
     "The `schedule` argument a text field means: `''` -> `None`, `'3'` -> `3`, `'5,p,9,p,4'` -> `[5, 'p', 9, 'p', 4]`"
     s = str(text).strip()
-    if s.lower().split('(')[0].strip() in ADAPTIVE: return s   # 'plateau', 'mistakes(ratio=0.8)': `check_schedule` reads them
+    # 'plateau', 'mistakes(ratio=0.8)': `check_schedule` reads them
+    if s.lower().split('(')[0].strip() in ADAPTIVE: return s
     s = s.strip('[]()').strip()
     if not s: return None
     if s.isdigit(): return int(s)
     toks = [t.strip().strip('\'"') for t in s.replace(',', ' ').split()]
-    return [int(t) if t.isdigit() else 'p' if t.lower() == 'p' else t for t in toks]   # other tokens: parse_schedule names them
+    # other tokens: parse_schedule names them
+    return [int(t) if t.isdigit() else 'p' if t.lower() == 'p' else t for t in toks]
 
 def schedule_to_text(schedule) -> str:
     "The text-field form of a `schedule` argument"
@@ -64,7 +66,7 @@ def accuracy_figure(results:dict, # `{name: record}` with the `accuracies` per e
 
 # %% ../nbs/06_tuner.ipynb #cd679ffe
 class ProxyTuner:
-    "Tune `ProxyAttention` by eye: widgets over a live preview of the proxy images, the code to paste, a quick comparison"
+    "Tune `ProxyAttention` by eye: widgets over a live preview of the proxy images, the code to paste, a quick compare"
     def __init__(self, learn, # A fastai `Learner` of an image classifier
                  x:Tensor|None=None, # Normalized images to preview; `learn`'s training mistakes if `None`
                  y:Tensor|None=None, # Their labels (needed with `x`)
@@ -85,9 +87,11 @@ class ProxyTuner:
         methods = tuple(check_choice('methods', m, CAM_METHODS) for m in methods)
         method = check_choice('method', method, CAM_METHODS)
         if method not in methods: methods = (method, *methods)
-        ProxyAttention(threshold=threshold, weight=weight, subset=subset, method=method, replacement=replacement, explain=explain,
+        ProxyAttention(threshold=threshold, weight=weight, subset=subset, method=method, replacement=replacement,
+                       explain=explain,
                        smooth=smooth, source=source)
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1: raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}")
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}")
         self.learn, self.arch, self.lr, self.seed, self.layer, self.img_width = learn, arch, lr, seed, layer, img_width
         self.dls, self.pretrained = learn.dls if dls is None else dls, pretrained
         self.x, self.y, self.source = grid_inputs(learn, x, y, n)
@@ -103,33 +107,45 @@ class ProxyTuner:
 from fastcore.basics import patch
 
 @patch
-def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, explain, schedule, epochs, methods, smooth=None, source='wrong'):
-    sl = dict(min=0., max=1., step=0.01, continuous_update=False, readout_format='.2f', style={'description_width': '90px'})
+def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, explain, schedule, epochs, methods,
+           smooth=None, source='wrong'):
+    sl = dict(min=0., max=1., step=0.01, continuous_update=False, readout_format='.2f',
+              style={'description_width': '90px'})
     st = dict(style={'description_width': '90px'})
     self.w_threshold = W.FloatSlider(value=threshold, description='threshold', **sl)
     self.w_weight = W.FloatSlider(value=weight, description='weight', **sl)
     self.w_subset = W.FloatSlider(value=subset, description='subset', **sl)
     self.w_method = W.Dropdown(options=methods, value=method, description='CAM method', **st)
     self.w_replacement = W.Dropdown(options=REPLACEMENTS, value=replacement, description='replacement', **st)
-    self.w_explain = W.Dropdown(options=[('predicted class', 'pred'), ('true label', 'label')], value=explain, description='explain', **st)
-    self.w_schedule = W.Text(value=schedule_to_text(schedule), placeholder="default; 2; 5,p,9,p,4; plateau", description='schedule', continuous_update=False, **st)
+    self.w_explain = W.Dropdown(options=[('predicted class', 'pred'), ('true label', 'label')], value=explain,
+                                description='explain', **st)
+    self.w_schedule = W.Text(value=schedule_to_text(schedule), placeholder="default; 2; 5,p,9,p,4; plateau",
+                             description='schedule', continuous_update=False, **st)
     self.w_epochs = W.BoundedIntText(value=epochs, min=1, max=100_000, description='epochs', **st)
-    self.w_smooth = W.Dropdown(options=[('none', None), ('aug (TTA)', 'aug'), ('eigen', 'eigen')], value=smooth, description='smoothing', **st)
-    self.w_source = W.Dropdown(options=[('mistakes', 'wrong'), ('right answers', 'right'), ('all images', 'all')], value=source, description='source', **st)
-    self.controls = [self.w_threshold, self.w_weight, self.w_subset, self.w_method, self.w_replacement, self.w_explain, self.w_schedule, self.w_epochs,
+    self.w_smooth = W.Dropdown(options=[('none', None), ('aug (TTA)', 'aug'), ('eigen', 'eigen')], value=smooth,
+                               description='smoothing', **st)
+    self.w_source = W.Dropdown(options=[('mistakes', 'wrong'), ('right answers', 'right'), ('all images', 'all')],
+                               value=source, description='source', **st)
+    self.controls = [self.w_threshold, self.w_weight, self.w_subset, self.w_method, self.w_replacement, self.w_explain,
+                     self.w_schedule, self.w_epochs,
                      self.w_smooth, self.w_source]
     for w in self.controls:
         w.add_class(f"pa-{w.description.split(' ')[-1].lower()}")
         w.observe(self.update, names='value')
     self.w_snippet, self.w_message, self.w_info, self.w_preview = W.HTML(), W.HTML(), W.HTML(), W.HTML()
-    self.w_compare = W.Button(description='Compare', icon='play', tooltip='Train a baseline and a proxy arm with these settings')
+    self.w_compare = W.Button(description='Compare', icon='play', tooltip='Train a baseline and a proxy arm with these '
+                                                                          'settings')
     self.w_progress = W.IntProgress(value=0, min=0, max=1, description='epochs run')
-    self.w_status, self.w_plot = W.HTML(), W.Image(format='png', layout=W.Layout(max_width='520px', display='none'))  # shown once there is a plot
+    # shown once there is a plot
+    self.w_status, self.w_plot = W.HTML(), W.Image(format='png', layout=W.Layout(max_width='520px', display='none'))
     for w, c in ((self.w_snippet, 'snippet'), (self.w_message, 'message'), (self.w_preview, 'preview'),
-                 (self.w_compare, 'compare'), (self.w_progress, 'progress'), (self.w_status, 'status'), (self.w_plot, 'plot')): w.add_class(f'pa-{c}')
+                 (self.w_compare, 'compare'), (self.w_progress, 'progress'), (self.w_status, 'status'),
+                 (self.w_plot, 'plot')):
+        w.add_class(f'pa-{c}')
     self.w_compare.on_click(lambda _: self.compare())
     self.widget = W.VBox([
-        W.HBox([W.VBox(self.controls[:3] + [self.w_epochs]), W.VBox(self.controls[3:7]), W.VBox([self.w_smooth, self.w_source])]),
+        W.HBox([W.VBox(self.controls[:3] + [self.w_epochs]), W.VBox(self.controls[3:7]),
+                W.VBox([self.w_smooth, self.w_source])]),
         self.w_message, self.w_snippet, self.w_info, self.w_preview,
         W.HBox([self.w_compare, self.w_progress, self.w_status]), self.w_plot])
     self.widget.add_class('pa-tuner')
@@ -141,16 +157,19 @@ def _repr_mimebundle_(self:ProxyTuner, **kwargs): return self.widget._repr_mimeb
 @patch(as_prop=True)
 def settings(self:ProxyTuner) -> dict:
     "The `ProxyAttention` arguments the widgets hold now"
-    return dict(threshold=round(self.w_threshold.value, 4), weight=round(self.w_weight.value, 4), subset=round(self.w_subset.value, 4),
-                method=self.w_method.value, replacement=self.w_replacement.value, explain=self.w_explain.value,
-                schedule=schedule_from_text(self.w_schedule.value), smooth=self.w_smooth.value, source=self.w_source.value)
+    return dict(threshold=round(self.w_threshold.value, 4), weight=round(self.w_weight.value, 4),
+                subset=round(self.w_subset.value, 4), method=self.w_method.value,
+                replacement=self.w_replacement.value, explain=self.w_explain.value,
+                schedule=schedule_from_text(self.w_schedule.value), smooth=self.w_smooth.value,
+                source=self.w_source.value)
 
 @patch
 def cams(self:ProxyTuner, method:str, explain:str, smooth:str|None=None) -> CamResult:
     "The preview images' CAMs for `method`, `explain` and `smooth`, computed once and cached (on the CPU)"
     key = (method, explain, smooth)
     if key not in self._cams:
-        res = compute_cams(unwrap_model(self.learn.model), self.x, method, targets=self.y if explain == 'label' else None, layer=self.layer,
+        res = compute_cams(unwrap_model(self.learn.model), self.x, method,
+                           targets=self.y if explain == 'label' else None, layer=self.layer,
                            smooth=smooth)
         self._cams[key] = CamResult(res.cams.cpu(), res.preds.cpu())
     return self._cams[key]
@@ -178,16 +197,21 @@ def update(self:ProxyTuner, change=None):
         caps = captions(self.y, res.preds, self.vocab)
         cam_name = s['method'] + (f", {s['smooth']}" if s['smooth'] else '')
         self.grid = Grid({'original': to_hwc(self.pixels), f"CAM ({cam_name})": cam_overlay(self.pixels, res.cams),
-                          'proxy': to_hwc(proxies)}, caps, data=dict(images=self.pixels, cams=res.cams, proxies=proxies))
+                          'proxy': to_hwc(proxies)}, caps, data=dict(images=self.pixels, cams=res.cams,
+                                                                     proxies=proxies))
         self.w_preview.value = self.grid.html(self.img_width)
-    except Exception as e: errors.append(f"the preview failed: {type(e).__name__}: {e}")   # shown, never raised into the front end
+    # shown, never raised into the front end
+    except Exception as e: errors.append(f"the preview failed: {type(e).__name__}: {e}")
     self.message = '\n'.join(errors)
-    self.w_message.value = '' if not errors else ''.join(f"<div style='color:#b00020'>&#9888; {html.escape(m)}</div>" for m in errors)
+    warn = lambda m: f"<div style='color:#b00020'>&#9888; {html.escape(m)}</div>"
+    self.w_message.value = ''.join(warn(m) for m in errors)
     self.w_snippet.value = f"<pre style='margin:4px 0'>{html.escape(self.snippet)}</pre>" if self.snippet else ''
     n, k = len(self.x), round(s['subset'] * len(self.x))
     self.w_info.value = (f"<small>{n} images ({self.source}). At subset={s['subset']:g} a proxy step turns about "
-                         f"{s['subset']:.0%} of an epoch's training mistakes into proxy images ({k} of these {n}).</small>")
-    if self.grid is not None and (note := flat_cams_note(self.grid.data['cams'])): self.w_info.value += f"<br><small>&#9888; {html.escape(note)}</small>"
+                         f"{s['subset']:.0%} of an epoch's training mistakes into proxy images ({k} of these "
+                         f"{n}).</small>")
+    if self.grid is not None and (note := flat_cams_note(self.grid.data['cams'])):
+        self.w_info.value += f"<br><small>&#9888; {html.escape(note)}</small>"
 
 # %% ../nbs/06_tuner.ipynb #2e950f11
 @patch(as_prop=True)
@@ -229,14 +253,17 @@ def _compare(self:ProxyTuner, s:dict, epochs:int):
             self._status(f"training the {name} arm ({epochs} epochs) ...")
             cbs = [_EpochProgress(self.w_progress)]
             if name == 'proxy': cb = ProxyAttention(**s, seed=self.seed, verbose=False); cbs.insert(0, cb)
-            _, arms[name] = train_arm(self.dls, self.arch, epochs, self.lr, self.seed, cbs=cbs, pretrained=self.pretrained, show=False)
+            _, arms[name] = train_arm(self.dls, self.arch, epochs, self.lr, self.seed, cbs=cbs,
+                                      pretrained=self.pretrained, show=False)
         arms['proxy']['proxy_steps'] = cb.history
-        flags = [e in {h['epoch'] for h in cb.history} for e in range(epochs)]   # where the steps ran (adaptive schedules decide in the fit)
+        # where the steps ran (adaptive schedules decide in the fit)
+        flags = [e in {h['epoch'] for h in cb.history} for e in range(epochs)]
         self.results = dict(arms, settings=repr(cb), epochs=epochs, flags=flags)
         b, p = arms['baseline']['accuracy'], arms['proxy']['accuracy']
         self.w_plot.value = figure_png(accuracy_figure({k: arms[k] for k in ('baseline', 'proxy')}, flags, repr(cb)))
         self.w_plot.layout.display = ''
-        self._status(f"baseline {b:.3f}, proxy {p:.3f} ({p - b:+.3f}) after {epochs} epochs; one seed, so repeat over seeds before reading much into it")
+        self._status(f"baseline {b:.3f}, proxy {p:.3f} ({p - b:+.3f}) after {epochs} epochs; one seed, so repeat over "
+                     "seeds before reading much into it")
     except Exception as e:
         self.error = e
         self._status(f"the comparison failed: {type(e).__name__}: {e}", error=True)

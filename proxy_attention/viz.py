@@ -17,9 +17,9 @@ from .pixels import PixelSpace, unwrap_model
 from .callback import EXPLAIN, flat_cams_message
 
 # %% auto #0
-__all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'figure_png', 'show_figures_inline', 'Grid', 'find_mistakes', 'class_names',
-           'captions', 'flat_cams_note', 'vocab_of', 'grid_inputs', 'attention_grid', 'preview_grid', 'compare_grid',
-           'maps_grid']
+__all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'figure_png', 'save_figure', 'show_figures_inline', 'Grid', 'find_mistakes',
+           'class_names', 'captions', 'flat_cams_note', 'vocab_of', 'grid_inputs', 'attention_grid', 'preview_grid',
+           'compare_grid', 'maps_grid']
 
 # %% ../nbs/05_viz.ipynb #91a184f8
 def to_hwc(images) -> np.ndarray:
@@ -60,8 +60,18 @@ def figure_png(fig:Figure) -> bytes:
     fig.savefig(buf, format='png')
     return buf.getvalue()
 
+def save_figure(fig:Figure, # A matplotlib figure (pyplot's or a bare `Figure`)
+                save, # Path of the PNG to write; its folder is made if missing
+                dpi:int=120) -> Path:
+    "Write `fig` as a PNG at `save` (the figures of grids, accuracy curves and studies all go through here); the path"
+    save = Path(save)
+    if save.suffix.lower() != '.png': raise ValueError(f"`save` must be a path ending in .png, got {str(save)!r}")
+    save.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(save, dpi=dpi, format='png', bbox_inches='tight')
+    return save
+
 def show_figures_inline():
-    "In IPython, display a bare matplotlib `Figure` (made without pyplot, as ours are) as a PNG, as pyplot's figures are"
+    "In IPython, display a bare matplotlib `Figure` (made without pyplot, as ours are) as a PNG, as pyplot's are shown"
     try: from IPython import get_ipython
     except ImportError: return
     ip = get_ipython()
@@ -74,17 +84,20 @@ class Grid:
     def __init__(self, columns:dict, captions:list, title:str='', data:dict|None=None):
         sizes = {len(v) for v in columns.values()}
         if not columns or sizes != {len(captions)}:
-            raise ValueError(f"every column needs one image per caption ({len(captions)}), got column lengths {sorted(sizes)}")
+            raise ValueError(f"every column needs one image per caption ({len(captions)}), got column lengths "
+                             f"{sorted(sizes)}")
         for name, v in columns.items():
             if not isinstance(v, np.ndarray) or v.dtype != np.uint8 or v.ndim != 4 or v.shape[-1] != 3:
-                raise ValueError(f"column {name!r} must be a numpy uint8 array (N, H, W, 3), got {type(v).__name__} {getattr(v, 'shape', '')}")
+                raise ValueError(f"column {name!r} must be a numpy uint8 array (N, H, W, 3), got {type(v).__name__} "
+                                 f"{getattr(v, 'shape', '')}")
         self.columns, self.captions, self.title, self.data = dict(columns), list(captions), title, data or {}
 
     @property
     def names(self) -> list: return list(self.columns)
     def __len__(self): return len(self.captions)
     def __getitem__(self, name:str) -> np.ndarray: return self.columns[name]
-    def __repr__(self): return f"Grid({len(self)} rows: {' | '.join(self.names)}{'; ' + self.title if self.title else ''})"
+    def __repr__(self):
+        return f"Grid({len(self)} rows: {' | '.join(self.names)}{'; ' + self.title if self.title else ''})"
 
 # %% ../nbs/05_viz.ipynb #6264e7ef
 from fastcore.basics import patch
@@ -114,7 +127,8 @@ def show(self:Grid,
 
 @patch
 def plot(self:Grid,
-         save:str|Path|None=None, # Write the figure as a PNG here (parent folders are made); nothing is written if `None`
+         # Write the figure as a PNG here (parent folders are made); nothing is written if `None`
+         save:str|Path|None=None,
          max_rows:int|None=None, # Plot at most this many samples
          size:float=1.6, # Side of each image in inches
          dpi:int=100, # Resolution of the figure and the PNG
@@ -133,11 +147,7 @@ def plot(self:Grid,
             axs[i, j].set_xticks([]); axs[i, j].set_yticks([])
     for i in range(n): axs[i, 0].set_ylabel(self.captions[i], fontsize=fontsize)
     if self.title: fig.suptitle(self.title, fontsize=fontsize + 1)
-    if save is not None:
-        save = Path(save)
-        if save.suffix.lower() != '.png': raise ValueError(f"`save` must be a path ending in .png, got {str(save)!r}")
-        save.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(save, dpi=dpi, format='png')
+    if save is not None: save_figure(fig, save, dpi=dpi)
     return fig
 
 @patch
@@ -149,7 +159,8 @@ def html(self:Grid, img_width:int=96, max_rows:int|None=None) -> str:
     head = ''.join(f"<th>{escape(c)}</th>" for c in self.names)
     rows = ''.join(
         f"<tr><td class='pa-caption'>{escape(self.captions[i])}</td>" +
-        ''.join(f"<td><img class='{cls[c]}' style='{style}' src='data:image/png;base64,{png_b64(self.columns[c][i])}'/></td>" for c in self.names) +
+        ''.join(f"<td><img class='{cls[c]}' style='{style}' "
+                f"src='data:image/png;base64,{png_b64(self.columns[c][i])}'/></td>" for c in self.names) +
         "</tr>" for i in range(n))
     title = f"<caption>{escape(self.title)}</caption>" if self.title else ''
     return f"<table class='pa-grid'>{title}<tr><th></th>{head}</tr>{rows}</table>"
@@ -169,7 +180,7 @@ def find_mistakes(learn, # A fastai `Learner` of an image classifier
                   n:int=8, # At most this many images
                   max_batches:int=4, # Look at no more than this many training batches
                  ) -> tuple:
-    "Up to `n` training images `learn` gets wrong as `(x, y, source)`: a normalized batch, its labels, and where they came from"
+    "Up to `n` training images `learn` gets wrong as `(x, y, source)`: a normalized batch, labels, where they came from"
     if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"`n` must be an int >= 1, got {n!r}")
     model, n_inp = unwrap_model(learn.model), learn.dls.n_inp
     device = next(model.parameters()).device
@@ -189,7 +200,8 @@ def find_mistakes(learn, # A fastai `Learner` of an image classifier
 # %% ../nbs/05_viz.ipynb #66d4db93
 def class_names(idx, vocab) -> list:
     "The names of classes `idx` in `vocab` (their numbers where there is no vocab)"
-    return [str(vocab[i]) if vocab is not None and 0 <= i < len(vocab) else str(i) for i in torch.as_tensor(idx).tolist()]
+    known = lambda i: vocab is not None and 0 <= i < len(vocab)
+    return [str(vocab[i]) if known(i) else str(i) for i in torch.as_tensor(idx).tolist()]
 
 def captions(labels, preds, vocab) -> list:
     "'true <label>, pred <prediction>' per image, with class names"
@@ -214,7 +226,8 @@ def grid_inputs(learn, x, y, n:int) -> tuple:
     return torch.as_tensor(x).as_subclass(Tensor)[:n], torch.as_tensor(y).as_subclass(Tensor)[:n], 'given images'
 
 def attention_grid(learn, # A fastai `Learner` of an image classifier
-                   x:Tensor|None=None, # Normalized images (as the model sees them); `learn`'s training mistakes if `None`
+                   # Normalized images (as the model sees them); `learn`'s training mistakes if `None`
+                   x:Tensor|None=None,
                    y:Tensor|None=None, # Their labels (needed with `x`)
                    n:int=8, # At most this many images
                    method:str='gradcam++', # One of `CAM_METHODS`
@@ -256,13 +269,15 @@ def preview_grid(cb, # A `ProxyAttention` callback after a fit with at least one
     k = len(p['images']) if n is None else min(n, len(p['images']))
     pixels, cams, proxies = p['images'][:k], p['cams'][:k], p['proxies'][:k]
     caps = captions(p['labels'][:k], p['preds'][:k], vocab)
-    cols = {'original': to_hwc(pixels), f'CAM ({cb.method})': cam_overlay(pixels, cams, alpha), 'proxy': to_hwc(proxies)}
+    cols = {'original': to_hwc(pixels), f'CAM ({cb.method})': cam_overlay(pixels, cams, alpha),
+            'proxy': to_hwc(proxies)}
     step = cb.history[-1]['epoch'] if getattr(cb, 'history', None) else '?'
-    title = f"proxy step after epoch {step}: {cb.method}, threshold {cb.threshold}, weight {cb.weight}, {cb.replacement}"
+    title = (f"proxy step after epoch {step}: {cb.method}, threshold {cb.threshold}, weight {cb.weight}, "
+             f"{cb.replacement}")
     return Grid(cols, caps, title, {k_: v[:k] for k_, v in p.items()})
 
 # %% ../nbs/05_viz.ipynb #a38a714d
-def compare_grid(learns:dict, # `{name: learner}`, e.g. `{'baseline': learn_a, 'proxy': learn_b}`; a list is named `model 0`, ...
+def compare_grid(learns:dict, # `{name: learner}`, e.g. `{'baseline': a, 'proxy': b}`; a list is named `model 0`, ...
                  x:Tensor|None=None, # Normalized images (for the first learner); its training mistakes if `None`
                  y:Tensor|None=None, # Their labels (needed with `x`)
                  n:int=8, # At most this many images
@@ -278,7 +293,8 @@ def compare_grid(learns:dict, # `{name: learner}`, e.g. `{'baseline': learn_a, '
     x, y, source = grid_inputs(first, x, y, n)
     pixels = PixelSpace(first.dls).to_uint8(x).cpu()
     vocab = vocab_of(first.dls)
-    cols, caps, data = {'original': to_hwc(pixels)}, [f"true {t}" for t in class_names(y, vocab)], dict(images=pixels, labels=y.cpu())
+    cols, caps = {'original': to_hwc(pixels)}, [f"true {t}" for t in class_names(y, vocab)]
+    data = dict(images=pixels, labels=y.cpu())
     for name, learn in learns.items():
         xi = PixelSpace(learn.dls).from_uint8(pixels)
         res = compute_cams(unwrap_model(learn.model), xi, method, targets=y if explain == 'label' else None)
@@ -316,4 +332,5 @@ def maps_grid(learn, # A fastai `Learner` of an image classifier
         name = method + (f"/{smooth}" if smooth else '')
         cols[name] = cam_overlay(pixels, res.cams.cpu(), alpha)
         data[name], preds = res.cams.cpu(), res.preds.cpu()
-    return Grid(cols, captions(y, preds, vocab), f"maps on {source}, explaining the {'true' if explain == 'label' else 'predicted'} class", data)
+    return Grid(cols, captions(y, preds, vocab), f"maps on {source}, explaining the "
+                                                 f"{'true' if explain == 'label' else 'predicted'} class", data)

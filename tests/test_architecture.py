@@ -34,3 +34,9 @@ def test_helpers_sit_below_the_callback():
     for m, t, names, _ in project_imports():
         if t == 'callback': assert not {'PixelSpace', 'find_normalize', 'unwrap_model', 'all_ranks_sum'} & set(names), m
         if t in ('experiments', 'cli'): assert not {'t_interval', 'train_arm', 'make_learner', 'run_pair'} & set(names), m
+
+def test_lines_fit_in_120_columns():
+    "The library's code is at most 120 characters a line; what nbdev writes itself (module docstring, `__all__`) aside"
+    long = [f"{p.name}:{i}: {len(l)}" for p in sorted(LIB.glob('*.py')) if p.name != '_modidx.py'
+            for i, l in enumerate(p.read_text().split('\n'), 1) if len(l) > 120 and not l.startswith(('"""', '__all__ = ['))]
+    assert long == [], long

@@ -99,13 +99,18 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'setting that reaches no arm': (['compare', '--arms', 'baseline,mixup', '--weight', '0.3'], '--weight reaches no arm'),
        'method with only randomcam': (['compare', '--arms', 'randomcam', '--method', 'gradcam'], '--method reaches no arm'),
        'out inside the dataset': (['compare', '--data', '{ds}', '--out', '{ds}/results'], 'inside the dataset folder'),
+       'proxy flag given to tune': (['tune', '--threshold', '0.5'], '--threshold is for run, compare and sweep, not tune'),
+       'no tune workers': (['tune', '--workers', '0'], '--workers for tune is the number of worker processes'),
+       'tune storage not a URL': (['tune', '--storage', 'results/tune.db'], "--storage 'results/tune.db' is neither a database URL"),
+       'unknown tune objective': (['tune', '--objective', 'loss'], '--objective must be one of accuracy, vs_baseline'),
+       'trials given to run': (['run', '--trials', '3'], '--trials is for tune, not run'),
        'argparse: not an int': (['--epochs', 'two'], "argument --epochs: invalid int value: 'two'")}
 
 DRIVER = '''
 import contextlib, io, json, sys, traceback
-import proxy_attention.cli, proxy_attention.experiments
+import proxy_attention.cli, proxy_attention.experiments, proxy_attention.tune
 def refuse(*a, **k): raise RuntimeError('data loaded before the command line was checked')
-proxy_attention.cli.get_dls = proxy_attention.experiments.get_dls = refuse
+proxy_attention.cli.get_dls = proxy_attention.experiments.get_dls = proxy_attention.tune.get_dls = refuse
 script = sys.argv[1]
 code, res = compile(open(script).read(), script, 'exec'), {}
 for name, argv in json.loads(sys.argv[2]).items():

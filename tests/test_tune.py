@@ -83,13 +83,4 @@ def test_cli_tune_in_a_log_file(tmp_path):
     assert sum(l.startswith('trial ') for l in lines) == 2 and any(l.startswith('best: trial ') for l in lines)
     assert (tmp_path/'out'/'best.txt').read_text().startswith('ProxyAttention(')
 
-@pytest.mark.parametrize('argv, message', [
-    (['tune', '--threshold', '0.5'], '--threshold is for run, compare and sweep, not tune'),
-    (['tune', '--workers', '0'], '--workers for tune is the number of worker processes'),
-    (['tune', '--storage', 'results/tune.db'], "--storage 'results/tune.db' is neither a database URL"),
-    (['tune', '--objective', 'loss'], '--objective must be one of accuracy, vs_baseline'),
-    (['run', '--trials', '3'], '--trials is for tune, not run')])
-def test_cli_tune_errors(tmp_path, argv, message):
-    out = console(tmp_path, *argv, timeout=120)
-    (line,) = out.stderr.strip().splitlines()   # one line, no traceback, before anything is loaded
-    assert out.returncode == 2 and line.startswith(f"proxy-attention: error: {message}") and out.stdout == ''
+# the command line's errors for `tune` are in tests/test_cli.py's BAD (one process checks them all)

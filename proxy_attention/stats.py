@@ -24,6 +24,9 @@ def verdict(low:float, high:float, what:str='proxy', reference:str='baseline') -
     "Plain words for a confidence interval of a difference to the `reference` arm"
     ref = 'the baseline' if reference == 'baseline' else reference
     if math.isnan(low) or math.isnan(high): return "no verdict (needs 2+ paired seeds)"
+    # the same difference in every seed (ties are common: accuracy moves in steps of one test image) leaves no spread
+    # to estimate seed noise from, and a zero-width interval would pass for certainty
+    if low == high: return f"no verdict: {low:+.3f} in every seed, too few seeds to tell it from noise"
     if low > 0: return f"{what} helps: better than {ref} beyond seed noise"
     if high < 0: return f"{what} hurts: worse than {ref} beyond seed noise"
     return f"within noise: the difference to {ref} could be zero"

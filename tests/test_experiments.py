@@ -94,6 +94,7 @@ def test_verdict_wording():
     assert verdict(-0.02, -0.001, 'cutmix') == 'cutmix hurts: worse than the baseline beyond seed noise'
     assert verdict(-0.01, 0.01).startswith('within noise')
     assert verdict(float('nan'), float('nan')).startswith('no verdict')
+    assert verdict(0.008, 0.008).startswith('no verdict: +0.008 in every seed')   # zero spread is not certainty
 
 def test_plots_only_where_asked(first, tmp_path):
     out, _ = first

@@ -34,6 +34,14 @@ def _timed(f, device) -> float:
     _sync(device); t = time.perf_counter(); f(); _sync(device)
     return time.perf_counter() - t
 
+def _median_ms(ops:dict, per_img:dict, repeats:int, device) -> dict:
+    "Median milliseconds per image of each of `ops` over `repeats` interleaved rounds, after a warm-up call of each"
+    for f in ops.values(): f()
+    times = {k: [] for k in ops}
+    for _ in range(repeats):
+        for k, f in ops.items(): times[k].append(_timed(f, device) / per_img[k] * 1000)
+    return {k: statistics.median(v) for k, v in times.items()}
+
 def _autocast(device, dtype):
     if dtype is None: return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype={'bf16': torch.bfloat16, 'fp16': torch.float16}[dtype])
@@ -98,12 +106,7 @@ def bench_steps(arch='resnet18', size=128, methods=('gradcam', 'gradcam++'), dev
     for m in methods:
         ops[f'proxy/{m}'] = proxy_step_fn(model, images, labels, m, device, bs)[0]
         if thesis: ops[f'thesis/{m}'] = thesis_step_fn(model, x, m, device, bs)
-    per_img = {k: (bs if k == 'train' else n_images) for k in ops}
-    for f in ops.values(): f()   # warm-up
-    times = {k: [] for k in ops}
-    for _ in range(repeats):
-        for k, f in ops.items(): times[k].append(_timed(f, device) / per_img[k] * 1000)
-    ms = {k: statistics.median(v) for k, v in times.items()}
+    ms = _median_ms(ops, {k: (bs if k == 'train' else n_images) for k in ops}, repeats, device)
     rows = []
     for m in methods:
         r = dict(arch=arch, size=size, method=m, device=str(device), train_ms=round(ms['train'], 2),
@@ -200,12 +203,7 @@ def bench_data(path, # Image folder, as `folder_dls` reads it
     ops = {k: (lambda d=d: _epoch(d.train)) for k, d in dls.items()}
     ops['train'] = train_step_fn(_model(arch, len(dls['folder'].vocab)).to(device), x, y, device)
     n = len(dls['folder'].train) * bs   # whole batches only (drop_last)
-    per_img = {k: (bs if k == 'train' else n) for k in ops}
-    for f in ops.values(): f()   # warm-up
-    times = {k: [] for k in ops}
-    for _ in range(repeats):
-        for k, f in ops.items(): times[k].append(_timed(f, device) / per_img[k] * 1000)
-    ms = {k: statistics.median(v) for k, v in times.items()}
+    ms = _median_ms(ops, {k: (bs if k == 'train' else n) for k in ops}, repeats, device)
     return dict(data=Path(path).name, size=size, bs=bs, images=n, device=str(device), threads=torch.get_num_threads(),
                 folder_setup_s=round(setup['folder'], 2), memory_setup_s=round(setup['memory'], 2),
                 folder_ms=round(ms['folder'], 2), memory_ms=round(ms['memory'], 2),

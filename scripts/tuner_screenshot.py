@@ -2,7 +2,8 @@
 64 px, a ResNet-18 trained 8 epochs, the tuner at its defaults, and its Compare button's 8-epoch baseline vs proxy run.
 
 Serves a notebook with voila on 127.0.0.1 and drives it with Playwright and Debian's chromium, as tests/test_browser.py
-does. About 10 minutes on 2 quiet CPU cores (20 on a busy machine). Usage: python scripts/tuner_screenshot.py [--out images/tuner.png]"""
+does. It took 21 minutes on this project's 2-core CPU while another training shared it.
+Usage: python scripts/tuner_screenshot.py [--out images/tuner.png]"""
 import argparse, os, shutil, socket, subprocess, sys, tempfile, time
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def main():
                 browser.close()
             print(f"{a.out}: {Path(a.out).stat().st_size} bytes, {time.time() - t:.0f}s")
         finally:
+            log.close()
             proc.terminate()
             try: proc.wait(15)
             except subprocess.TimeoutExpired: os.killpg(proc.pid, 9)

@@ -216,3 +216,11 @@ def test_a_vit_fit_with_attention_map_proxies(digits, digits_originals, method):
     assert not (moved & (cb.preview['cams'] <= 0.5)).any()   # only where the attention map is above the threshold
     fed = {key(r) for b in spy.train(2) for r in b['x']}
     assert all(key(p) in fed for p in changed) and not any(key(p) in train for p in changed)   # fed in the next epoch, and new
+
+def test_make_learner_builds_a_timm_vit_for_the_images(digits):
+    "`make_learner` (every comparison's model) builds a ViT by timm name for the data's 32 px images, not timm's 224"
+    from proxy_attention.training import make_learner
+    learn = make_learner(digits, 'vit_tiny_patch16_224', seed=0)
+    xb = digits.valid.one_batch()[0]
+    assert learn.model[0].model.patch_embed.grid_size == (2, 2)
+    assert learn.model.eval()(xb).shape == (len(xb), 10)

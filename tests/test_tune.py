@@ -53,20 +53,25 @@ def test_default_pruner_stops_a_trial_worse_than_the_median(tmp_path):
     median = sorted(t.intermediate_values[3] for t in study.trials[:4])[1:3]
     assert last.state == TrialState.PRUNED or last.value >= sum(median) / 2   # pruned exactly when it fell below the median
 
-def test_a_resumed_study_does_not_repeat_finished_trials(tmp_path):
-    storage = f"sqlite:///{tmp_path}/tune.db"
+@pytest.fixture(scope='module')
+def resumed(tmp_path_factory):
+    "A study of 2 trials, run again with 2 (nothing to do), then with 3 (one more): the report test reads it too"
+    storage = f"sqlite:///{tmp_path_factory.mktemp('resumed')}/tune.db"
     first = tune('digits', trials=2, storage=storage, study_name='r', space=CHEAP, **SMALL)
     params = [t.params for t in first.trials]
-    again = tune('digits', trials=2, storage=storage, study_name='r', space=CHEAP, **SMALL)
-    assert [t.params for t in again.trials] == params and states(again) == [TrialState.COMPLETE] * 2
+    again = tune('digits', trials=2, storage=storage, study_name='r', space=CHEAP, **SMALL).trials   # read now
     more = tune('digits', trials=3, storage=storage, study_name='r', space=CHEAP, **SMALL)
+    return storage, params, again, more
+
+def test_a_resumed_study_does_not_repeat_finished_trials(resumed):
+    storage, params, again, more = resumed
+    assert [t.params for t in again] == params and [t.state for t in again] == [TrialState.COMPLETE] * 2
     assert [t.params for t in more.trials][:2] == params and len(more.trials) == 3
     with pytest.raises(ValueError, match=r"made for another configuration \(epochs: 3 there, 4 here\)"):
         tune('digits', trials=3, storage=storage, study_name='r', space=CHEAP, **{**SMALL, 'epochs': 4})
 
-def test_report_writes_trials_best_settings_and_plots(tmp_path):
-    storage = f"sqlite:///{tmp_path}/tune.db"
-    study = tune('digits', trials=3, storage=storage, study_name='w', space=CHEAP, **SMALL)
+def test_report_writes_trials_best_settings_and_plots(resumed, tmp_path):
+    study = resumed[-1]
     paths = tune_report(study, tmp_path/'out', show=False)
     assert sorted(paths) == ['best', 'history', 'importance', 'trials']
     best = paths['best'].read_text().splitlines()[0]

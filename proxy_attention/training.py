@@ -21,15 +21,16 @@ __all__ = ['make_learner', 'train_arm', 'proxy_settings', 'bars_readable', 'Epoc
 # %% ../nbs/03b_training.ipynb #c8eb076d
 def make_learner(dls, arch:str='resnet18', pretrained:bool=False, seed:int=42, **kwargs):
     "A fastai `vision_learner` for `dls` (`arch` by timm name), weights drawn after `set_seed(seed)`, made for its images"
-    set_seed(seed, reproducible=True)
     if isinstance(arch, str) and 'img_size' not in kwargs:
         # a model built for one input size (a ViT, DeiT or Swin: a position embedding per patch) is built for the
         # images of `dls`; the others have no `img_size` and say so before drawing any weight
-        size = tuple(dls.valid.one_batch()[0].shape[-2:])
+        dl = dls.valid if dls.valid.n else dls.train
+        size = tuple(dl.one_batch()[0].shape[-2:])
+        set_seed(seed, reproducible=True)
         try: return vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, img_size=size, **kwargs)
         except TypeError as e:
             if "'img_size'" not in str(e): raise
-        set_seed(seed, reproducible=True)
+    set_seed(seed, reproducible=True)
     return vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, **kwargs)
 
 def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoaders`

@@ -19,17 +19,19 @@ from .data import get_dls
 __all__ = ['make_learner', 'train_arm', 'proxy_settings', 'bars_readable', 'EpochLog', 'run_pair']
 
 # %% ../nbs/03b_training.ipynb #c8eb076d
+def _fixed_input_size(arch) -> bool:
+    "`arch` names a timm model built for one input size (a ViT, DeiT, Swin...: its pretrained config says so)"
+    if not isinstance(arch, str): return False
+    import timm
+    cfg = timm.models.get_pretrained_cfg(arch)
+    return bool(cfg is not None and cfg.fixed_input_size)
+
 def make_learner(dls, arch:str='resnet18', pretrained:bool=False, seed:int=42, **kwargs):
     "A fastai `vision_learner` for `dls` (`arch` by timm name), weights drawn after `set_seed(seed)`, made for its images"
-    if isinstance(arch, str) and 'img_size' not in kwargs:
-        # a model built for one input size (a ViT, DeiT or Swin: a position embedding per patch) is built for the
-        # images of `dls`; the others have no `img_size` and say so before drawing any weight
+    if _fixed_input_size(arch) and 'img_size' not in kwargs:
+        # a position embedding per patch: such a model is built for the images of `dls` (pretrained ones resampled)
         dl = dls.valid if dls.valid.n else dls.train
-        size = tuple(dl.one_batch()[0].shape[-2:])
-        set_seed(seed, reproducible=True)
-        try: return vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, img_size=size, **kwargs)
-        except TypeError as e:
-            if "'img_size'" not in str(e): raise
+        kwargs['img_size'] = tuple(dl.one_batch()[0].shape[-2:])
     set_seed(seed, reproducible=True)
     return vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, **kwargs)
 

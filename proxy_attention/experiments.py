@@ -170,7 +170,7 @@ def _check_dls_kwargs(dls_kwargs:dict):
 def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
               # `compare`'s arguments of the same names
               *, data, arch, epochs, seeds, out, size, bs, lr, pretrained, dls_kwargs:dict,
-              explain:tuple=(), n_explain:int=0, show:bool=True, grid=None):
+              explain:tuple=(), n_explain:int=0, explain_methods=('gradcam++',), show:bool=True, grid=None):
     "Run each planned arm for each seed (seeds outer: pairs finish together), append rows, skip finished runs; the rows"
     _check_dls_kwargs(dls_kwargs)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
@@ -185,7 +185,7 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
     for seed in seeds:
         for arm, param, setting, make_cbs in plan:
             key = _key(dict(**cfg, arm=arm, param=param, setting=setting, seed=seed))
-            need_explain = explain and arm in explain and key not in edone
+            need_explain = [m for m in explain_methods if (key, m) not in edone] if arm in explain else []
             runs.append(key)
             if key not in done or need_explain: todo.append((seed, arm, param, setting, make_cbs, key, need_explain))
     bars = show and bars_readable()
@@ -202,8 +202,8 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
         if dls_seed != seed: dls, dls_seed = get_dls(data, size=size, bs=bs, seed=seed, **dls_kwargs), seed
         learn, rows = _fit_run(dls, cfg, arm, param, setting, seed, make_cbs(seed), log, commit)
         if key not in done: append_rows(rows, csv)
-        if need_explain:
-            m = explain_learner(learn, dls, n=n_explain)
+        for method in need_explain:   # a row per map method the metrics are computed with
+            m = explain_learner(learn, dls, n=n_explain, method=method)
             append_rows([dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, **m, commit=commit)], ecsv)
             if grid is not None and (not grid_learners or seed == grid_learners['seed']):
                 grid_learners.update(seed=seed, **{arm: learn})
@@ -216,11 +216,11 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
     return res.loc[np.array([_key(r) in runs for _, r in res.iterrows()], dtype=bool)].reset_index(drop=True)
 
 def finished_runs_explain(path) -> set:
-    "Keys of the runs whose explainability metrics are in the CSV at `path`"
+    "(run key, map method) of the explainability metrics in the CSV at `path`"
     path = Path(path)
     if not path.exists(): return set()
     df = pd.read_csv(path, keep_default_na=False, na_values=[''], dtype=_STR_COLS)
-    return {_key(r) for _, r in df.iterrows()}
+    return {(_key(r), r['method']) for _, r in df.iterrows()}
 
 # %% ../nbs/07_experiments.ipynb #33dd8f68
 def compare_plan(arms=DEFAULT_ARMS, # Arms of `ARMS`
@@ -258,6 +258,8 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
             explain=False, # Arms whose final models get explainability metrics in `explain.csv` (True: all)
             grid=None, # PNG path for a CAM grid of the `explain` arms' models of the first seed trained (None: no grid)
             n_explain:int=64, # Fixed validation images for those metrics
+            # The map methods those metrics are computed with, a row each (e.g. the attention maps too, for a ViT)
+            explain_methods=('gradcam++',),
             # Progress: a master bar over the runs where bars are readable, else an `EpochLog` line per epoch
             show:bool=True,
             # `ProxyAttention` settings for the proxy-pipeline arms (but the one an arm fixes), e.g.
@@ -271,7 +273,8 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
     explain = tuple(p[0] for p in plan) if explain is True else tuple(explain or ())
     return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
                      pretrained=pretrained,
-                     dls_kwargs=dls_kwargs, explain=explain, n_explain=n_explain, show=show, grid=grid)
+                     dls_kwargs=dls_kwargs, explain=explain, n_explain=n_explain, explain_methods=explain_methods,
+                     show=show, grid=grid)
 
 # %% ../nbs/07_experiments.ipynb #17caa2ac
 def _sweep_value(param, v):
@@ -303,12 +306,16 @@ def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to va
           # Progress: a master bar over the runs where bars are readable, else an `EpochLog` line per epoch
           show:bool=True,
           settings:dict|None=None, # The other `ProxyAttention` settings of every swept run, e.g. `dict(weight=0.3)`
+          explain:bool=False, # Explainability metrics of every final model in `explain.csv`
+          n_explain:int=64, # Fixed validation images for those metrics
+          explain_methods=('gradcam++',), # The map methods those metrics are computed with, a row each
           **dls_kwargs) -> pd.DataFrame:
     "Proxy attention with one hyperparameter varied, vs the baseline, over seeds; rows appended to `out/results.csv`"
     plan = sweep_plan(param, values, epochs, settings, baseline)
     return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
-                     pretrained=pretrained,
-                     dls_kwargs=dls_kwargs, show=show)
+                     pretrained=pretrained, dls_kwargs=dls_kwargs, show=show,
+                     explain=('baseline', 'proxy') if explain else (), n_explain=n_explain,
+                     explain_methods=explain_methods)
 
 # %% ../nbs/07_experiments.ipynb #adb35f95
 def final_rows(df:pd.DataFrame) -> pd.DataFrame:

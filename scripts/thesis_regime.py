@@ -14,7 +14,8 @@ Stages, in the order worth running them:
   adaptive      the adaptive schedules (plateau, mistakes) on flowers12, the same runs (baseline, proxy, randomcam shared)
   source        proxies of the right answers and of all images (rightsource, allsource) on flowers12, the same runs
   vit           a ViT-Tiny from scratch on flowers12 (112 px, 16 px patches: a 7 x 7 grid; 20 epochs): the baseline and
-                proxies from Grad-CAM++ of the last block, attention rollout and gradient rollout, seeds 0-2
+                proxies from Grad-CAM++ of the last block, attention rollout and gradient rollout, seeds 0-2, each
+                final model's explainability metrics with each of the three maps
   smooth        proxy attention with smoothed maps (smooth='aug', 'eigen') on flowers12, the flowers stage's runs
   tune          an Optuna study on flowers12 (128 px, 20 epochs, 30 trials, pruned) into results/tune-flowers12
 On a GPU: add --size 224 (the thesis's resolution) and the whole matrix takes minutes."""
@@ -47,9 +48,10 @@ def main():
         elif stage == 'adaptive': compare(arms=('plateau', 'mistakes'), seeds=3, **flowers)
         elif stage == 'source': compare(arms=('rightsource', 'allsource'), seeds=3, **flowers)
         elif stage == 'vit':   # every arm of a seed before the next seed: a partial matrix is still paired
-            sweep('method', ['gradcam++', 'rollout', 'gradrollout'], seeds=3,
+            sweep('method', ['gradcam++', 'rollout', 'gradrollout'], seeds=3, explain=True,
+                  explain_methods=('gradcam++', 'rollout', 'gradrollout'),   # every model explained by every map
                   **dict(flowers, arch='vit_tiny_patch16_224', size=112, epochs=20, out='results/flowers12-vit'))
-        elif stage == 'smooth': sweep('smooth', ['aug', 'eigen'], seeds=3, **flowers)
+        elif stage == 'smooth': sweep('smooth', ['aug', 'eigen'], seeds=3, explain=True, **flowers)
         elif stage == 'tune':
             from proxy_attention.tune import tune, tune_report
             study = tune(FLOWERS, 'resnet18', size=128, epochs=20, bs=64, lr=2e-3, trials=30, workers=a.workers,

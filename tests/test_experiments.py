@@ -126,17 +126,19 @@ def test_explain_csv_and_no_dataset_writes(tmp_path):
     # another map method later: the run trained again for its metrics only (no second results row), a row added for it
     n_rows = len(pd.read_csv(out/'results.csv'))
     with too_short():
-        compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=8,
+        compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=4,
                 explain_methods=('gradcam++', 'layercam'), **{**TINY, 'seeds': 1})
     ex = pd.read_csv(out/'explain.csv')
     assert list(ex['method']) == ['gradcam++', 'layercam'] and len(pd.read_csv(out/'results.csv')) == n_rows
-    # a sweep's models too, the baseline's included (its results row already there)
-    with too_short(): sweep('threshold', [0.5], out=out, explain=True, n_explain=8, **{**TINY, 'seeds': 1})
-    ex = pd.read_csv(out/'explain.csv', keep_default_na=False)
-    assert [tuple(r) for r in ex[['arm', 'param', 'setting']].values[2:]] == [('baseline', 'none', 'default'), ('proxy', 'threshold', '0.5')]
     ds = tmp_path/'my_dataset'; ds.mkdir()
     with pytest.raises(ValueError, match='dataset'): compare(str(ds), out=ds/'results', epochs=1, show=False)
     assert list(ds.iterdir()) == []
+
+def test_sweep_explains_its_baseline_and_proxy_runs(monkeypatch):
+    monkeypatch.setattr(E, '_run_plan', lambda plan, **kw: kw)   # what `sweep` asks the runner for, nothing trained
+    kw = sweep('threshold', [0.5], explain=True, n_explain=4, explain_methods=('gradcam++', 'layercam'), **TINY)
+    assert (kw['explain'], kw['n_explain'], kw['explain_methods']) == (('baseline', 'proxy'), 4, ('gradcam++', 'layercam'))
+    assert sweep('threshold', [0.5], **TINY)['explain'] == ()
 
 def test_proxy_settings_are_part_of_the_run(first, monkeypatch):
     out, _ = first

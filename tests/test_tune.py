@@ -44,7 +44,12 @@ def test_default_pruner_stops_a_trial_worse_than_the_median(tmp_path):
     storage = f"sqlite:///{tmp_path}/tune.db"
     base = optuna.create_study(study_name='m', storage=open_storage(storage), direction='maximize')
     good = dict(threshold=0.85, weight=0.1, subset=0.2, replacement='blend', method='gradcam++', smooth=None, source='wrong', schedule='default')
-    for _ in range(4): base.enqueue_trial(good)
+    base.enqueue_trial(good)
+    (t0,) = tune('digits', trials=1, storage=storage, study_name='m', space=CHEAP, **{**SMALL, 'epochs': 4}).trials
+    # the same settings and seed train the same values: three copies of that trial complete the pruner's four start-up trials
+    for _ in range(3):
+        base.add_trial(optuna.trial.create_trial(params=t0.params, distributions=t0.distributions, value=t0.value,
+                                                 intermediate_values=t0.intermediate_values))
     # a trial that darkens every pixel of every training image it can, from the first proxy epoch on: worse than the median of 4 good ones
     base.enqueue_trial(dict(threshold=0.3, weight=1.0, subset=1.0, replacement='zero', method='gradcam', smooth=None, source='all', schedule='once'))
     study = tune('digits', trials=5, storage=storage, study_name='m', space=CHEAP, **{**SMALL, 'epochs': 4})

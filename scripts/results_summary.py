@@ -1,11 +1,13 @@
 """Print the measured results as Markdown (for the README and results/README.md): accuracy per arm with 95% CIs, paired
 differences to the baseline and (where it ran) to the random-map control, epochs to reach the baseline's final accuracy,
-and the explainability metrics. Reads a results folder (default: results/); trains nothing.
-Usage: python scripts/results_summary.py [results/flowers12 ...]"""
+and the explainability metrics. Reads a results folder (default: results/); trains nothing. With --figures, also the
+accuracy per epoch of each folder's arms (or swept values) as images/<folder>.png.
+Usage: python scripts/results_summary.py [--figures] [results/flowers12 ...]"""
 import sys
 from pathlib import Path
 import pandas as pd
-from proxy_attention.experiments import read_results, summarize, format_summary, epochs_to_reach, final_rows
+from proxy_attention.experiments import (read_results, summarize, format_summary, epochs_to_reach, final_rows, plot_compare,
+                                         plot_sweep)
 from proxy_attention.stats import markdown_table
 from proxy_attention.metrics import summarize_explanations
 
@@ -37,12 +39,28 @@ def report(folder:Path):
         e = pd.read_csv(ex)
         print(f"\n**explainability** ({Path(str(e['data'].iloc[0])).name}, {e['n_images'].iloc[0]} fixed validation images, "
               f"true class, {e['method'].iloc[0]}; mean and 95% CI over {e['seed'].nunique()} seeds)\n")
-        s = summarize_explanations(e, by='arm')
+        # a run: its arm, its swept setting, and the map the metrics were computed with where there are several
+        e['run'] = [a if p == 'none' else f"{a} {p}={v}" for a, p, v in zip(e['arm'], e['param'], e['setting'])]
+        if e['method'].nunique() > 1: e['run'] = e['run'] + ' / explained with ' + e['method']
+        s = summarize_explanations(e, by='run')
         s['mean (95% CI)'] = [ci(m, lo, hi) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])]
-        print(markdown_table(s[['arm', 'metric', 'n', 'mean (95% CI)']]))
+        print(markdown_table(s[['run', 'metric', 'n', 'mean (95% CI)']]))
+
+def figure(folder:Path):
+    "Accuracy per epoch, mean and 95% CI over seeds: the arms of a `compare`, or the values of one swept setting"
+    res = read_results(folder/'results.csv')
+    params = sorted(set(res['param']) - {'none'})
+    save = root/'images'/f"{folder.name}.png"
+    if not params: plot_compare(res, save=save)
+    elif len(params) == 1: plot_sweep(res, params[0], save=save)
+    else: return print(f"no figure for {folder}: several swept settings ({', '.join(params)})")
+    print(f"\n![{folder.name}: accuracy per epoch](images/{save.name})")
 
 root = Path(__file__).parents[1]
-for folder in (sys.argv[1:] or [root/'results']):
+args = sys.argv[1:]
+figures = '--figures' in args
+for folder in ([a for a in args if a != '--figures'] or [root/'results']):
     folder = Path(folder)
     if not (folder/'results.csv').exists(): sys.exit(f"results_summary.py: error: no results.csv in {folder}")
     report(folder)
+    if figures: figure(folder)

@@ -205,11 +205,12 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
         for method in need_explain:   # a row per map method the metrics are computed with
             m = explain_learner(learn, dls, n=n_explain, method=method)
             append_rows([dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, **m, commit=commit)], ecsv)
-            if grid is not None and (not grid_learners or seed == grid_learners['seed']):
-                grid_learners.update(seed=seed, **{arm: learn})
-                if len(grid_learners) == len(explain) + 1:
-                    x, y = fixed_images(dls, n_explain)
-                    compare_grid({a: grid_learners[a] for a in explain}, x, y, n=6, explain='label').plot(save=grid)
+        # the grid once, when the first seed's explained models are all there (not once per map method)
+        if need_explain and grid is not None and (not grid_learners or seed == grid_learners['seed']):
+            grid_learners.update(seed=seed, **{arm: learn})
+            if len(grid_learners) == len(explain) + 1:
+                x, y = fixed_images(dls, n_explain)
+                compare_grid({a: grid_learners[a] for a in explain}, x, y, n=6, explain='label').plot(save=grid)
         if bars: mb.write(f"{name}: accuracy {rows[-1]['accuracy']:.4f} ({rows[-1]['seconds']}s)")
     res = read_results(csv)
     runs = set(runs)

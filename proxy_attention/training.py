@@ -27,7 +27,7 @@ def _fixed_input_size(arch) -> bool:
     return bool(cfg is not None and cfg.fixed_input_size)
 
 def make_learner(dls, arch:str='resnet18', pretrained:bool=False, seed:int=42, **kwargs):
-    "A fastai `vision_learner` for `dls` (`arch`: a timm name), its weights drawn after `set_seed(seed)`"
+    "A fastai `vision_learner` for `dls` (`arch`: timm name or model function), weights drawn after `set_seed(seed)`"
     if _fixed_input_size(arch) and 'img_size' not in kwargs:
         # a position embedding per patch: such a model is built for the images of `dls` (pretrained ones resampled)
         dl = dls.valid if dls.valid.n else dls.train

@@ -117,7 +117,7 @@ def test_sweep(first, monkeypatch):
     s = summarize(df[df['seed'] == 0])
     assert 'threshold' in set(s['param'])
 
-def test_explain_csv_and_no_dataset_writes(tmp_path):
+def test_explain_csv_and_no_dataset_writes(tmp_path, monkeypatch):
     out = tmp_path/'out'
     with too_short(): compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=8, **{**TINY, 'seeds': 1})
     ex = pd.read_csv(out/'explain.csv')
@@ -125,11 +125,14 @@ def test_explain_csv_and_no_dataset_writes(tmp_path):
     assert {'road', 'drop_in_confidence', 'increase_in_confidence'} <= set(ex.columns)
     # another map method later: the run trained again for its metrics only (no second results row), a row added for it
     n_rows = len(pd.read_csv(out/'results.csv'))
+    grids, real_grid = [], E.compare_grid
+    monkeypatch.setattr(E, 'compare_grid', lambda *a, **k: grids.append(1) or real_grid(*a, **k))
     with too_short():
-        compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=4,
-                explain_methods=('gradcam++', 'layercam'), **{**TINY, 'seeds': 1})
+        compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=4, grid=tmp_path/'grid.png',
+                explain_methods=('gradcam++', 'layercam', 'xgradcam'), **{**TINY, 'seeds': 1})
     ex = pd.read_csv(out/'explain.csv')
-    assert list(ex['method']) == ['gradcam++', 'layercam'] and len(pd.read_csv(out/'results.csv')) == n_rows
+    assert list(ex['method']) == ['gradcam++', 'layercam', 'xgradcam'] and len(pd.read_csv(out/'results.csv')) == n_rows
+    assert grids == [1] and (tmp_path/'grid.png').stat().st_size > 1000   # one grid, not one per map method
     ds = tmp_path/'my_dataset'; ds.mkdir()
     with pytest.raises(ValueError, match='dataset'): compare(str(ds), out=ds/'results', epochs=1, show=False)
     assert list(ds.iterdir()) == []

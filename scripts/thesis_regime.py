@@ -4,7 +4,9 @@ CAMs with spatial structure (160 px: 5 x 5 maps; 224 px: 7 x 7), the thesis's sc
 Resumable: every finished (arm, settings, seed) run is skipped, so rerun the same command after an interruption.
 Each row records the code commit it was made at (run it from a clean checkout, e.g. a `git worktree`, for a clean hash).
 
-Usage: python scripts/thesis_regime.py STAGE [STAGE ...] [--size N] [--threads N]
+Usage: python scripts/thesis_regime.py STAGE [STAGE ...] [--size N] [--threads N] [--arms ARM [ARM ...]]
+--arms keeps only those arms of a `compare` stage, so that one stage can run in several processes side by side (one
+per arm: they append to the same results.csv, and each run is paired with the baseline rows of its seed).
 Stages, in the order worth running them:
   flowers       baseline, proxy, randomcam on flowers12, 30 epochs, seeds 0-2, explainability metrics of the final models
   flowers-more  thesisfeed, mixup, cutmix on flowers12, the same runs
@@ -34,7 +36,11 @@ def main():
     p.add_argument('--workers', type=int, default=1, help='tune: worker processes of the study')
     p.add_argument('--size', type=int, default=160, help='image side for the flowers12 stages (224 on a GPU)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
+    p.add_argument('--arms', nargs='+', default=None, help="only these arms of the stages' compare runs")
     a = p.parse_args()
+    def arms(stage_arms):
+        if a.arms is None: return tuple(stage_arms)
+        return tuple(x for x in stage_arms if x in a.arms)
     if not DATA.is_dir(): sys.exit(f"thesis_regime.py: error: {DATA} is missing (the shared data sets; see ../shared/data/README.md)")
     if a.threads: torch.set_num_threads(a.threads)
     from proxy_attention.experiments import compare, sweep
@@ -43,10 +49,10 @@ def main():
     for stage in a.stages:
         t = time.time()
         if stage == 'flowers':
-            compare(arms=CORE, seeds=3, explain=CORE, n_explain=64, **flowers)
-        elif stage == 'flowers-more': compare(arms=MORE, seeds=3, **flowers)
-        elif stage == 'adaptive': compare(arms=('plateau', 'mistakes'), seeds=3, **flowers)
-        elif stage == 'source': compare(arms=('rightsource', 'allsource'), seeds=3, **flowers)
+            compare(arms=arms(CORE), seeds=3, explain=CORE, n_explain=64, **flowers)
+        elif stage == 'flowers-more': compare(arms=arms(MORE), seeds=3, **flowers)
+        elif stage == 'adaptive': compare(arms=arms(('plateau', 'mistakes')), seeds=3, **flowers)
+        elif stage == 'source': compare(arms=arms(('rightsource', 'allsource')), seeds=3, **flowers)
         elif stage == 'vit':   # every arm of a seed before the next seed: a partial matrix is still paired
             sweep('method', ['gradcam++', 'rollout', 'gradrollout'], seeds=3, explain=True,
                   explain_methods=('gradcam++', 'rollout', 'gradrollout'),   # every model explained by every map
@@ -57,9 +63,9 @@ def main():
             study = tune(FLOWERS, 'resnet18', size=128, epochs=20, bs=64, lr=2e-3, trials=30, workers=a.workers,
                          storage='sqlite:///results/tune-flowers12/tune.db', num_workers=0)
             tune_report(study, 'results/tune-flowers12')
-        elif stage == 'seeds45': compare(arms=CORE, seeds=[3, 4], explain=CORE, n_explain=64, **flowers)
+        elif stage == 'seeds45': compare(arms=arms(CORE), seeds=[3, 4], explain=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
-            compare(data=IMAGENETTE, size=128, epochs=15, arms=CORE, seeds=3, explain=CORE, n_explain=64,
+            compare(data=IMAGENETTE, size=128, epochs=15, arms=arms(CORE), seeds=3, explain=CORE, n_explain=64,
                     out='results/imagenette-4k', **common)
         elif stage == 'hyper':
             hyper = dict(flowers, epochs=20, out='results/flowers12-hyper', seeds=3)

@@ -103,6 +103,8 @@ def test_plots_only_where_asked(first, tmp_path):
     plot_compare(df); plot_sweep(df, 'threshold')
     assert (set(os.listdir(tmp_path)), set(os.listdir(out))) == before
     plot_compare(df, save=tmp_path/'figs'/'c.png')
+    title = plot_compare(df.assign(data='/data/sets/flowers12')).axes[0].get_title()
+    assert title.startswith('flowers12, resnet18'), title   # a folder by its name, not its path
     assert os.listdir(tmp_path) == ['figs'] and (tmp_path/'figs'/'c.png').stat().st_size > 1000
 
 def test_sweep(first, monkeypatch):

@@ -19,7 +19,7 @@ from .training import train_arm
 from .tune import schedule_of
 
 # %% auto #0
-__all__ = ['schedule_from_text', 'schedule_to_text', 'accuracy_figure', 'ProxyTuner']
+__all__ = ['REFERENCE_MAP', 'schedule_from_text', 'schedule_to_text', 'accuracy_figure', 'ProxyTuner']
 
 # %% ../nbs/06_tuner.ipynb #7769b800
 def schedule_from_text(text:str):
@@ -185,6 +185,8 @@ def _check(self:ProxyTuner, s:dict, epochs:int) -> ProxyAttention:
     parse_schedule(s['schedule'], epochs)
     return ProxyAttention(**s, verbose=False)
 
+REFERENCE_MAP = 'gradcam++'   # the thesis's map, shown beside any other method or smoothing for the same images
+
 @patch
 def update(self:ProxyTuner, change=None):
     "Recompute the snippet, the message and the preview from the widgets (called on every change)"
@@ -196,9 +198,11 @@ def update(self:ProxyTuner, change=None):
         proxies = proxy_images(self.pixels, res.cams, s['threshold'], s['weight'], s['replacement'])
         caps = captions(self.y, res.preds, self.vocab)
         cam_name = s['method'] + (f", {s['smooth']}" if s['smooth'] else '')
-        self.grid = Grid({'original': to_hwc(self.pixels), f"CAM ({cam_name})": cam_overlay(self.pixels, res.cams),
-                          'proxy': to_hwc(proxies)}, caps, data=dict(images=self.pixels, cams=res.cams,
-                                                                     proxies=proxies))
+        cols = {'original': to_hwc(self.pixels)}
+        if cam_name != REFERENCE_MAP:   # the thesis's map beside the chosen one, on the same images and class
+            cols[f"CAM ({REFERENCE_MAP})"] = cam_overlay(self.pixels, self.cams(REFERENCE_MAP, s['explain']).cams)
+        cols[f"CAM ({cam_name})"], cols['proxy'] = cam_overlay(self.pixels, res.cams), to_hwc(proxies)
+        self.grid = Grid(cols, caps, data=dict(images=self.pixels, cams=res.cams, proxies=proxies))
         self.w_preview.value = self.grid.html(self.img_width)
     # shown, never raised into the front end
     except Exception as e: errors.append(f"the preview failed: {type(e).__name__}: {e}")

@@ -28,6 +28,8 @@ import torch
 DATA = Path('../shared/data')   # relative to the repo root, where the script is run
 FLOWERS, IMAGENETTE = '../shared/data/flowers12', '../shared/data/imagenette-4k'   # as recorded in the CSVs: run from the repo root
 CORE, MORE = ('baseline', 'proxy', 'randomcam'), ('thesisfeed', 'mixup', 'cutmix')
+STAGE_ARMS = {'flowers': CORE, 'flowers-more': MORE, 'imagenette': CORE, 'seeds45': CORE,
+              'adaptive': ('plateau', 'mistakes'), 'source': ('rightsource', 'allsource')}   # the compare stages
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -38,9 +40,17 @@ def main():
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
     p.add_argument('--arms', nargs='+', default=None, help="only these arms of the stages' compare runs")
     a = p.parse_args()
-    def arms(stage_arms):
-        if a.arms is None: return tuple(stage_arms)
-        return tuple(x for x in stage_arms if x in a.arms)
+    if a.arms is not None:   # checked for every stage before the first run starts
+        known = sorted({x for v in STAGE_ARMS.values() for x in v})
+        if bad := [x for x in a.arms if x not in known]:
+            p.error(f"--arms: unknown arm {', '.join(bad)}; the compare stages' arms are {', '.join(known)}")
+        for stage in a.stages:
+            if stage not in STAGE_ARMS:
+                p.error(f"--arms applies to the compare stages ({', '.join(STAGE_ARMS)}), not to {stage}")
+            if not set(a.arms) & set(STAGE_ARMS[stage]):
+                p.error(f"--arms {' '.join(a.arms)} keeps no arm of {stage}: its arms are {', '.join(STAGE_ARMS[stage])}")
+    def arms(stage):
+        return tuple(x for x in STAGE_ARMS[stage] if a.arms is None or x in a.arms)
     if not DATA.is_dir(): sys.exit(f"thesis_regime.py: error: {DATA} is missing (the shared data sets; see ../shared/data/README.md)")
     if a.threads: torch.set_num_threads(a.threads)
     from proxy_attention.experiments import compare, sweep
@@ -49,10 +59,10 @@ def main():
     for stage in a.stages:
         t = time.time()
         if stage == 'flowers':
-            compare(arms=arms(CORE), seeds=3, explain=CORE, n_explain=64, **flowers)
-        elif stage == 'flowers-more': compare(arms=arms(MORE), seeds=3, **flowers)
-        elif stage == 'adaptive': compare(arms=arms(('plateau', 'mistakes')), seeds=3, **flowers)
-        elif stage == 'source': compare(arms=arms(('rightsource', 'allsource')), seeds=3, **flowers)
+            compare(arms=arms('flowers'), seeds=3, explain=CORE, n_explain=64, **flowers)
+        elif stage == 'flowers-more': compare(arms=arms('flowers-more'), seeds=3, **flowers)
+        elif stage == 'adaptive': compare(arms=arms('adaptive'), seeds=3, **flowers)
+        elif stage == 'source': compare(arms=arms('source'), seeds=3, **flowers)
         elif stage == 'vit':   # every arm of a seed before the next seed: a partial matrix is still paired
             sweep('method', ['gradcam++', 'rollout', 'gradrollout'], seeds=3, explain=True,
                   explain_methods=('gradcam++', 'rollout', 'gradrollout'),   # every model explained by every map
@@ -63,9 +73,9 @@ def main():
             study = tune(FLOWERS, 'resnet18', size=128, epochs=20, bs=64, lr=2e-3, trials=30, workers=a.workers,
                          storage='sqlite:///results/tune-flowers12/tune.db', num_workers=0)
             tune_report(study, 'results/tune-flowers12')
-        elif stage == 'seeds45': compare(arms=arms(CORE), seeds=[3, 4], explain=CORE, n_explain=64, **flowers)
+        elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=[3, 4], explain=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
-            compare(data=IMAGENETTE, size=128, epochs=15, arms=arms(CORE), seeds=3, explain=CORE, n_explain=64,
+            compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=3, explain=CORE, n_explain=64,
                     out='results/imagenette-4k', **common)
         elif stage == 'hyper':
             hyper = dict(flowers, epochs=20, out='results/flowers12-hyper', seeds=3)

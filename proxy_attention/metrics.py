@@ -13,8 +13,8 @@ from .cams import compute_cams, preserved_state
 from .stats import t_interval
 
 # %% auto #0
-__all__ = ['METRICS', 'ROAD_PERCENTILES', 'fixed_images', 'explain_metrics', 'explain_learner', 'compare_explanations',
-           'summarize_explanations']
+__all__ = ['METRICS', 'ROAD_PERCENTILES', 'METRIC_RANGES', 'fixed_images', 'explain_metrics', 'explain_learner',
+           'compare_explanations', 'summarize_explanations']
 
 # %% ../nbs/08_metrics.ipynb #94bb3e0a
 def fixed_images(dls, # `DataLoaders`; the images come from its validation set, in order
@@ -75,12 +75,16 @@ def compare_explanations(learners:dict, # name -> `Learner` or model, all for th
     return pd.concat([explain_metrics(l, x, y, method, **kwargs).assign(learner=name, image=range(len(x)))
                       for name, l in learners.items()], ignore_index=True)
 
+# Where each metric lives (differences of softmax probabilities, or a 0/1 indicator): intervals are clipped to it
+METRIC_RANGES = dict(road=(-1.0, 1.0), drop_in_confidence=(0.0, 1.0), increase_in_confidence=(0.0, 1.0))
+
 def summarize_explanations(df:pd.DataFrame, # Rows of `compare_explanations` (or `explain.csv` with an `arm` column)
                            by:str='learner', conf:float=0.95) -> pd.DataFrame:
-    "Mean and `conf` t interval of each metric per learner (over images, or over seeds for `explain.csv`)"
+    "Mean and `conf` t interval of each metric per learner (over images, or over seeds), clipped to `METRIC_RANGES`"
     rows = []
     for name, g in df.groupby(by, sort=False):
         for m in METRICS:
             mean, lo, hi = t_interval(g[m], conf)
+            lo, hi = (float(np.clip(v, *METRIC_RANGES[m])) if not np.isnan(v) else v for v in (lo, hi))
             rows.append({by: name, 'metric': m, 'n': len(g), 'mean': mean, 'ci_low': lo, 'ci_high': hi})
     return pd.DataFrame(rows)

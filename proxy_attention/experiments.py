@@ -430,7 +430,7 @@ def plot_curves(df:pd.DataFrame, by:list, metric:str='accuracy', title:str|None=
 def _settings_note(settings:dict) -> str: return ' '.join(f"{k}={_setting_text(v)}" for k, v in settings.items())
 
 def _data_name(data) -> str:
-    "A dataset as a figure title names it: a folder by its name, not its path ('../shared/data/flowers12' -> 'flowers12')"
+    "A dataset as a figure names it: a folder by its name, not its path ('../shared/data/flowers12' -> 'flowers12')"
     return Path(str(data)).name or str(data)
 
 def plot_compare(df:pd.DataFrame, # Rows of `compare` for one dataset and model
@@ -444,7 +444,8 @@ def plot_compare(df:pd.DataFrame, # Rows of `compare` for one dataset and model
     df = df[[want.get(a) == (p, s) for a, p, s in zip(df['arm'], df['param'].astype(str), df['setting'].astype(str))]]
     n = df.groupby('arm')['seed'].nunique().min()
     note = f" ({_settings_note(user)})" if user else ''
-    title = f"{_data_name(df['data'].iloc[0])}, {df['arch'].iloc[0]}{note}: {metric} per epoch (mean, 95% CI over {n} seeds)"
+    title = (f"{_data_name(df['data'].iloc[0])}, {df['arch'].iloc[0]}{note}: {metric} per epoch "
+             f"(mean, 95% CI over {n} seeds)")
     return plot_curves(df, ['arm'], metric, title, save, ax)
 
 def plot_sweep(df:pd.DataFrame, # Rows of `sweep` (its baseline included)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_benchmark.ipynb #84f1f8e3
 from __future__ import annotations
-import tempfile, time, statistics, contextlib
+import os, tempfile, time, statistics, contextlib
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from PIL import Image
@@ -18,10 +18,11 @@ from .pixels import PixelSpace
 from .callback import ProxyAttention
 from .cams import find_target_layer
 from .data import arrays_dls, folder_dls, digits_dls
+from .tune import tune, SPACE
 
 # %% auto #0
 __all__ = ['IMAGENET', 'train_step_fn', 'proxy_step_fn', 'thesis_step_fn', 'bench_steps', 'bench_epochs', 'bench_fit',
-           'bench_data', 'bench_data_fit', 'main']
+           'bench_data', 'bench_data_fit', 'bench_tune_workers', 'main']
 
 # %% ../nbs/10_benchmark.ipynb #bffdf05e
 # the benchmark's images are normalized as the library's loaders do
@@ -238,6 +239,30 @@ def bench_data_fit(path, # Image folder, as `folder_dls` reads it
                 memory_fit_s=round(s['memory'], 1),
                 fit_speedup=round(s['folder'] / s['memory'], 3))
 
+# %% ../nbs/10_benchmark.ipynb #412888bd
+def bench_tune_workers(workers:int=2, # Worker processes to compare with one
+                       trials:int=8, # Trials of each study
+                       epochs:int=3, # Epochs of each trial
+                       size:int=48, # Image side (digits; 48 px: 2 x 2 maps)
+                       n:int=800, # Digits images of each trial (a seeded subset)
+                       repeats:int=1, # Medians of this many interleaved pairs of studies
+                      ) -> dict:
+    "Wall seconds of the same Optuna study with 1 and with `workers` processes, and their ratio"
+    import optuna
+    space = {k: SPACE[k] for k in ('threshold', 'weight')}   # equal-cost trials: no schedule, method or source choice
+    times = {1: [], workers: []}
+    with tempfile.TemporaryDirectory() as d:
+        for r in range(repeats):
+            for w in ((1, workers) if r % 2 == 0 else (workers, 1)):
+                storage = str(Path(d)/f"study-{w}-{r}.log")
+                t = time.perf_counter()
+                tune('digits', 'resnet18', size=size, epochs=epochs, trials=trials, workers=w, storage=storage,
+                     space=space, pruner=optuna.pruners.NopPruner(), show=False, n=n, num_workers=0)
+                times[w].append(time.perf_counter() - t)
+    s = {w: statistics.median(v) for w, v in times.items()}
+    return dict(trials=trials, epochs=epochs, size=size, images=n, cpus=os.cpu_count(), workers=workers,
+                one_worker_s=round(s[1], 1), workers_s=round(s[workers], 1), speedup=round(s[1] / s[workers], 2))
+
 # %% ../nbs/10_benchmark.ipynb #56887452
 def _table(rows, cols=None): return markdown_table(pd.DataFrame(rows, columns=cols))
 
@@ -264,6 +289,8 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
          workers:int=None, # Loader worker processes of the data-pipeline figures (default: fastai's)
          # Also time a whole 1-epoch fit from the folder loader vs from memory (`--no-data-fit` to skip)
          data_fit:bool=True,
+         # Also time the same small Optuna study with 1 and with this many worker processes (0: skip)
+         tune_workers:int=0,
          ):
     "Print the proxy step vs a training step and a thesis-style pipeline, epoch overheads, pool bytes, data cost"
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -298,4 +325,7 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
         if data_fit:
             e = bench_data_fit(data, data_size, 64, repeats=2, device=device, num_workers=workers)
             print(f"\n## A whole 1-epoch fit (train + valid), folder loader vs in memory, seconds\n\n{_table([e])}")
+    if tune_workers:
+        t = bench_tune_workers(tune_workers, repeats=max(1, repeats // 2))
+        print(f"\n## The same Optuna study, 1 vs {tune_workers} worker processes, seconds\n\n{_table([t])}")
     # returns nothing: the console script passes the return value to `sys.exit`, which exits 1 on anything but None

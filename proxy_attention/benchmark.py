@@ -249,12 +249,14 @@ def bench_tune_workers(workers:int=2, # Worker processes to compare with one
                       ) -> dict:
     "Wall seconds of the same Optuna study with 1 and with `workers` processes, and their ratio"
     import optuna
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"`workers` must be an int >= 1, got {workers!r}")
     space = {k: SPACE[k] for k in ('threshold', 'weight')}   # equal-cost trials: no schedule, method or source choice
     times = {1: [], workers: []}
     with tempfile.TemporaryDirectory() as d:
         for r in range(repeats):
-            for w in ((1, workers) if r % 2 == 0 else (workers, 1)):
-                storage = str(Path(d)/f"study-{w}-{r}.log")
+            for i, w in enumerate((1, workers) if r % 2 == 0 else (workers, 1)):
+                storage = str(Path(d)/f"study-{r}-{i}.log")   # a fresh study each time, never a finished one resumed
                 t = time.perf_counter()
                 tune('digits', 'resnet18', size=size, epochs=epochs, trials=trials, workers=w, storage=storage,
                      space=space, pruner=optuna.pruners.NopPruner(), show=False, n=n, num_workers=0)

@@ -125,7 +125,7 @@ class _NoStep(ProxyAttention):
 class _Fed(ProxyAttention):
     "A ProxyAttention whose pool is preset (as after a proxy step) for a one-epoch, non-proxy fit"
     def __init__(self, n, size):
-        super().__init__(schedule=[1], verbose=False, seed=0)
+        super().__init__(schedule=[1], feed='every_epoch', verbose=False, seed=0)   # a plain epoch that feeds the pool
         self.preset = (torch.rand(n, 3, size, size) * 255).to(torch.uint8), torch.zeros(n, dtype=torch.long)
     def before_train(self):
         super().before_train()            # the fit starts with an empty pool...
@@ -142,7 +142,7 @@ def bench_epochs(arch='resnet18', size=128, n_images=256, bs=32, repeats=3, devi
     pool_n = int(pool_share * n_images)
     def plain(): learn.fit(1, 1e-5)
     def with_pool(): learn.fit(1, 1e-5, cbs=_Fed(pool_n, size))
-    collecting = _NoStep(schedule=['p'], verbose=False, seed=0)
+    collecting = _NoStep(schedule=['p'], feed='every_epoch', verbose=False, seed=0)   # (no pool is fed: no step)
     def collect(): learn.fit(1, 1e-5, cbs=collecting)
     ops = dict(plain=plain, pool=with_pool, collecting=collect)
     times = {k: [] for k in ops}

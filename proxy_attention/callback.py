@@ -19,7 +19,7 @@ from .trackers import log_proxy_step
 from .pixels import PixelSpace, unwrap_model, all_ranks_sum, is_rank0
 
 # %% auto #0
-__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'SOURCES', 'check_settings', 'ProxyAttention', 'flat_cams_message']
+__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'SOURCES', 'check_settings', 'ProxyAttention', 'unfed_note', 'flat_cams_message']
 
 # %% ../nbs/03_callback.ipynb #f42d9664
 MODES, POOLS, EXPLAIN = ('replace', 'add'), ('keep', 'replace'), ('pred', 'label')
@@ -70,8 +70,9 @@ class ProxyAttention(Callback):
                  # Thesis list `[5,'p',9,'p',4]`, an int k (every k epochs), None (thesis default scaled), 'plateau',
                  # 'mistakes'
                  schedule=None,
-                 # Epochs that train on the pool: 'every_epoch' after it is made, or 'proxy_epochs' (thesis)
-                 feed:str='every_epoch',
+                 # Epochs that train on the pool: 'proxy_epochs' (thesis: each on the earlier steps' proxy images) or
+                 # 'every_epoch' after a proxy step
+                 feed:str='proxy_epochs',
                  max_images:int|None=None, # At most this many proxy images per proxy step
                  mode:str='replace', # 'replace': proxy images take the place of originals; 'add': appended to batches
                  pool:str='keep', # 'keep': pool grows across proxy steps (thesis); 'replace': latest step only
@@ -126,6 +127,16 @@ def _start_fit(self:ProxyAttention):
     self.history, self.seen = [], []
     # a wrong name fails now, not epochs later
     if isinstance(self.layer, str): find_target_layer(unwrap_model(self.model), layer=self.layer, method=self.method)
+    if self._adaptive is None and (note := unfed_note(self.flags, self.feed)): warnings.warn(note, ProxyAttentionWarning)
+
+def unfed_note(flags:list, # Proxy-epoch flags of a fit (`parse_schedule`)
+               feed:str # `ProxyAttention`'s `feed`
+              ) -> str|None:
+    "Why no proxy image of such a fit would be trained on (one proxy step under `feed='proxy_epochs'`), else None"
+    if feed != 'proxy_epochs' or sum(flags) != 1: return None
+    return (f"with feed='proxy_epochs' the pool is trained on only in later proxy epochs, and this {len(flags)}-epoch "
+            f"fit has one proxy step (after epoch {flags.index(True)}): its proxy images are never trained on; pass "
+            "feed='every_epoch' or a schedule with two or more proxy steps")
 
 @patch
 def _start_adaptive(self:ProxyAttention):

@@ -165,8 +165,8 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          subset:float=None, # Share of the wrong images turned into proxy images (default 0.2)
          method:str=None, # CAM method (default gradcam++); the randomcam arm keeps its random maps
          replacement:str=None, # blend (default), mean, max, min, halfmax or zero
-         # every_epoch (default): proxy images in every epoch after they are made; proxy_epochs: only in proxy epochs
-         # (the thesis; the thesisfeed arm)
+         # proxy_epochs (default, the thesis's): proxy images only in later proxy epochs; every_epoch: in every epoch
+         # after they are made
          feed:str=None,
          # Smoothed maps: aug (test-time flips and scalings) or eigen (first principal component); default none
          smooth:str=None,

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixUp, CutMix
 from fastprogress.fastprogress import master_bar
-from .callback import ProxyAttention
+from .callback import ProxyAttention, check_settings
 from .core import check_choice
 from .data import get_dls
 from .training import train_arm, proxy_settings, bars_readable, EpochLog
@@ -224,9 +224,20 @@ def finished_runs_explain(path) -> set:
     return {(_key(r), r['method']) for _, r in df.iterrows()}
 
 # %% ../nbs/07_experiments.ipynb #33dd8f68
+def _base(defaults:dict|None) -> dict:
+    "The `defaults=` of `compare`/`sweep` checked: `ProxyAttention` settings, normalized"
+    try: return check_settings(**dict(defaults or {}))
+    except ValueError as e: raise ValueError(f"`defaults`: {e}") from None
+
+def _relative(epochs:int, settings:dict, base:dict) -> dict:
+    "`settings` checked and normalized, those equal to `base` (else to the library's default) left out, sorted"
+    lib = proxy_settings(epochs, **{k: v for k, v in settings.items() if k not in base})
+    return {**lib, **{k: v for k, v in check_settings(**settings).items() if k in base and v != base[k]}}
+
 def compare_plan(arms=DEFAULT_ARMS, # Arms of `ARMS`
                  epochs:int=10, # Epochs of the fit, for the schedule
-                 settings:dict|None=None # `ProxyAttention` settings for the proxy-pipeline arms
+                 settings:dict|None=None, # `ProxyAttention` settings for the proxy-pipeline arms
+                 defaults:dict|None=None # `ProxyAttention` settings in place of the library's defaults (`compare`)
                 ) -> list:
     "`compare`'s runs of a seed (arm, param, setting, callbacks maker), checked before loading: settings reach an arm"
     arms = [check_choice('arms', a, ARMS) for a in arms]
@@ -238,11 +249,16 @@ def compare_plan(arms=DEFAULT_ARMS, # Arms of `ARMS`
             raise ValueError(f"`{k}` reaches no arm of {', '.join(arms)}: proxy settings go to "
                              f"{', '.join(PROXY_ARMS)}, except the one an arm fixes "
                              f"({'; '.join(f'{a}: {k2}' for a, f in PROXY_ARMS.items() for k2 in f)})")
-    user, plan = proxy_settings(epochs, **settings), []
+    base, plan = _base(defaults), []
+    user = _relative(epochs, settings, base)
     for a in arms:
         own = _arm_settings(a, user)
-        if a in PROXY_ARMS: proxy_settings(epochs, **own, **PROXY_ARMS[a])   # the arm's own combination, checked now
-        plan.append((a, *run_label(own), lambda seed, a=a, own=own: arm_callbacks(a, seed, **own)))
+        if a in PROXY_ARMS:   # the arm's own combination, checked now
+            own_base = _arm_settings(a, base)
+            proxy_settings(epochs, **{**own_base, **own, **PROXY_ARMS[a]})
+        else: own_base = {}
+        plan.append((a, *run_label(own),
+                     lambda seed, a=a, own={**own_base, **own}: arm_callbacks(a, seed, **own)))
     return plan
 
 def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai URL dataset name or an image folder
@@ -266,11 +282,14 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
             # `ProxyAttention` settings for the proxy-pipeline arms (but the one an arm fixes), e.g.
             # `dict(threshold=0.5)`
             settings:dict|None=None,
+            # `ProxyAttention` settings in place of the library's defaults for the proxy-pipeline arms, left out of
+            # a run's `param`/`setting`: a results folder begun under other defaults goes on with them
+            defaults:dict|None=None,
             # Passed to `get_dls`, e.g. `n=` for digits, `n_train=`/`n_valid=` for Fashion-MNIST, `num_workers=`
             **dls_kwargs
            ) -> pd.DataFrame:
     "Each arm with each seed on the same data, epochs, LR schedule and batch size; rows appended to `out/results.csv`"
-    plan = compare_plan(arms, epochs, settings)
+    plan = compare_plan(arms, epochs, settings, defaults)
     explain = tuple(p[0] for p in plan) if explain is True else tuple(explain or ())
     return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
                      pretrained=pretrained,
@@ -284,19 +303,22 @@ def _sweep_value(param, v):
     try: return float(v)
     except ValueError: raise ValueError(f"`{param}` values must be numbers in [0, 1], got {v!r}") from None
 
-def sweep_plan(param:str, values, epochs:int=10, settings:dict|None=None, baseline:bool=True) -> list:
+def sweep_plan(param:str, values, epochs:int=10, settings:dict|None=None, baseline:bool=True,
+               defaults:dict|None=None) -> list:
     "`sweep`'s runs of a seed, (arm, param, setting, callbacks maker), each value checked before anything is loaded"
     check_choice('param', param, SWEEP_PARAMS)
     settings = dict(settings or {})
     if param in settings:
         raise ValueError(f"`{param}` is the swept setting: give its values in `values`, not as a fixed setting")
     if not len(values): raise ValueError(f"`values` is empty: give the values of `{param}` to sweep")
-    user = proxy_settings(epochs, **settings)
+    base = _base(defaults)
+    user = _relative(epochs, settings, base)
     plan = [('baseline', 'none', 'default', lambda seed: [])] if baseline else []
     for v in values:   # bad values fail now, not after hours of other runs
-        s = proxy_settings(epochs, **user, **{param: _sweep_value(param, v)})
+        s = _relative(epochs, {**user, param: _sweep_value(param, v)}, base)
+        proxy_settings(epochs, **{**base, **s})
         # a value at its default is `compare`'s proxy run with the same settings: the same key, reused
-        plan.append(('proxy', *run_label(s), lambda seed, s=s: arm_callbacks('proxy', seed, **s)))
+        plan.append(('proxy', *run_label(s), lambda seed, s={**base, **s}: arm_callbacks('proxy', seed, **s)))
     return plan
 
 def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to vary
@@ -310,9 +332,10 @@ def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to va
           explain:bool=False, # Explainability metrics of every final model in `explain.csv`
           n_explain:int=64, # Fixed validation images for those metrics
           explain_methods=('gradcam++',), # The map methods those metrics are computed with, a row each
+          defaults:dict|None=None, # `ProxyAttention` settings in place of the library's defaults, as in `compare`
           **dls_kwargs) -> pd.DataFrame:
     "Proxy attention with one hyperparameter varied, vs the baseline, over seeds; rows appended to `out/results.csv`"
-    plan = sweep_plan(param, values, epochs, settings, baseline)
+    plan = sweep_plan(param, values, epochs, settings, baseline, defaults)
     return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
                      pretrained=pretrained, dls_kwargs=dls_kwargs, show=show,
                      explain=('baseline', 'proxy') if explain else (), n_explain=n_explain,

@@ -18,8 +18,8 @@ from .experiments import code_commit, check_out
 from .viz import save_figure
 
 # %% auto #0
-__all__ = ['SPACE', 'OBJECTIVES', 'schedule_of', 'suggest_settings', 'OptunaReport', 'open_storage', 'study_name_of',
-           'TuneObjective', 'tune', 'best_settings', 'tune_report']
+__all__ = ['SPACE', 'OBJECTIVES', 'schedule_of', 'suggest_settings', 'settings_of', 'OptunaReport', 'open_storage',
+           'study_name_of', 'TuneObjective', 'tune', 'best_settings', 'tune_report']
 
 # %% ../nbs/11_tune.ipynb #ccab5420
 SPACE = dict(threshold=('float', 0.3, 0.95), weight=('float', 0.05, 1.0), subset=('float', 0.05, 1.0),
@@ -44,7 +44,17 @@ def suggest_settings(trial, # An Optuna trial
         if kind == 'float': out[name] = trial.suggest_float(name, *args)
         elif kind == 'choice': out[name] = trial.suggest_categorical(name, list(args[0]))
         else: raise ValueError(f"search space entry {name!r}: kind {kind!r} is not 'float' or 'choice'")
-    if 'schedule' in out: out['schedule'] = schedule_of(out['schedule'], epochs)
+    return settings_of(out, epochs)
+
+def settings_of(params:dict, # A trial's parameters, e.g. `study.best_trial.params`
+                epochs:int # Epochs of the fit (for the schedules)
+               ) -> dict:
+    "The `ProxyAttention` settings of a trial's `params`: its schedule's name made a schedule"
+    out = dict(params)
+    if 'schedule' in out:
+        # one proxy step: its images are fed in every epoch after it (the default feed would train on none of them)
+        if out['schedule'] == 'once' and 'feed' not in out: out['feed'] = 'every_epoch'
+        out['schedule'] = schedule_of(out['schedule'], epochs)
     return out
 
 # %% ../nbs/11_tune.ipynb #7e68b95a

@@ -13,10 +13,10 @@ from matplotlib.ticker import MaxNLocator
 from .core import check_choice, parse_schedule, proxy_images, REPLACEMENTS, ADAPTIVE
 from .cams import compute_cams, CamResult, CAM_METHODS, FAST_METHODS
 from .pixels import PixelSpace, unwrap_model
-from .callback import ProxyAttention
+from .callback import ProxyAttention, unfed_note
 from .viz import Grid, to_hwc, cam_overlay, flat_cams_note, captions, vocab_of, grid_inputs, figure_png
 from .training import train_arm
-from .tune import schedule_of
+from .tune import settings_of
 
 # %% auto #0
 __all__ = ['REFERENCE_MAP', 'schedule_from_text', 'schedule_to_text', 'accuracy_figure', 'ProxyTuner']
@@ -73,7 +73,7 @@ class ProxyTuner:
                  n:int=6, # Preview at most this many images
                  threshold:float=0.85, weight:float=0.1, subset:float=0.2, # Starting values (see `ProxyAttention`)
                  method:str='gradcam++', replacement:str='blend', explain:str='pred', schedule=None,
-                 smooth:str|None=None, source:str='wrong',
+                 smooth:str|None=None, source:str='wrong', feed:str='proxy_epochs',
                  epochs:int=4, # Epochs of the comparison, and of the fit the schedule must fit
                  methods=FAST_METHODS, # CAM methods offered in the dropdown
                  arch='resnet18', # Architecture of the comparison's fresh learners (name or fastai arch)
@@ -89,7 +89,7 @@ class ProxyTuner:
         if method not in methods: methods = (method, *methods)
         ProxyAttention(threshold=threshold, weight=weight, subset=subset, method=method, replacement=replacement,
                        explain=explain,
-                       smooth=smooth, source=source)
+                       smooth=smooth, source=source, feed=feed)
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}")
         self.learn, self.arch, self.lr, self.seed, self.layer, self.img_width = learn, arch, lr, seed, layer, img_width
@@ -100,7 +100,8 @@ class ProxyTuner:
         self._cams, self._thread = {}, None
         self.grid = self.results = self.error = None
         self.snippet = self.message = ''
-        self._build(threshold, weight, subset, method, replacement, explain, schedule, epochs, methods, smooth, source)
+        self._build(threshold, weight, subset, method, replacement, explain, schedule, epochs, methods, smooth, source,
+                    feed)
         self.update()
 
 # %% ../nbs/06_tuner.ipynb #894bb93c
@@ -108,7 +109,7 @@ from fastcore.basics import patch
 
 @patch
 def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, explain, schedule, epochs, methods,
-           smooth=None, source='wrong'):
+           smooth=None, source='wrong', feed='proxy_epochs'):
     sl = dict(min=0., max=1., step=0.01, continuous_update=False, readout_format='.2f',
               style={'description_width': '90px'})
     st = dict(style={'description_width': '90px'})
@@ -126,9 +127,11 @@ def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, expl
                                description='smoothing', **st)
     self.w_source = W.Dropdown(options=[('mistakes', 'wrong'), ('right answers', 'right'), ('all images', 'all')],
                                value=source, description='source', **st)
+    self.w_feed = W.Dropdown(options=[('proxy epochs (thesis)', 'proxy_epochs'), ('every epoch', 'every_epoch')],
+                             value=feed, description='feed', **st)
     self.controls = [self.w_threshold, self.w_weight, self.w_subset, self.w_method, self.w_replacement, self.w_explain,
                      self.w_schedule, self.w_epochs,
-                     self.w_smooth, self.w_source]
+                     self.w_smooth, self.w_source, self.w_feed]
     for w in self.controls:
         w.add_class(f"pa-{w.description.split(' ')[-1].lower()}")
         w.observe(self.update, names='value')
@@ -145,7 +148,7 @@ def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, expl
     self.w_compare.on_click(lambda _: self.compare())
     self.widget = W.VBox([
         W.HBox([W.VBox(self.controls[:3] + [self.w_epochs]), W.VBox(self.controls[3:7]),
-                W.VBox([self.w_smooth, self.w_source])]),
+                W.VBox([self.w_smooth, self.w_source, self.w_feed])]),
         self.w_message, self.w_snippet, self.w_info, self.w_preview,
         W.HBox([self.w_compare, self.w_progress, self.w_status]), self.w_plot])
     self.widget.add_class('pa-tuner')
@@ -161,7 +164,7 @@ def settings(self:ProxyTuner) -> dict:
                 subset=round(self.w_subset.value, 4), method=self.w_method.value,
                 replacement=self.w_replacement.value, explain=self.w_explain.value,
                 schedule=schedule_from_text(self.w_schedule.value), smooth=self.w_smooth.value,
-                source=self.w_source.value)
+                source=self.w_source.value, feed=self.w_feed.value)
 
 @patch
 def cams(self:ProxyTuner, method:str, explain:str, smooth:str|None=None) -> CamResult:
@@ -216,6 +219,9 @@ def update(self:ProxyTuner, change=None):
                          f"{n}).</small>")
     if self.grid is not None and (note := flat_cams_note(self.grid.data['cams'])):
         self.w_info.value += f"<br><small>&#9888; {html.escape(note)}</small>"
+    try: note = unfed_note(parse_schedule(s['schedule'], self.w_epochs.value), s['feed'])
+    except ValueError: note = None   # a schedule that does not fit is already the message
+    if note: self.w_info.value += f"<br><small>&#9888; {html.escape(note)}</small>"
 
 # %% ../nbs/06_tuner.ipynb #2e950f11
 @patch(as_prop=True)
@@ -284,6 +290,6 @@ def from_study(cls:ProxyTuner, study, # An Optuna study of `tune` (or `optuna.lo
     "A tuner whose widgets start at the best finished trial of `study`, with the study's epochs"
     p, config = study.best_trial.params, study.user_attrs.get('config', {})
     epochs = kwargs.pop('epochs', config.get('epochs', 4))
-    start = {k: p[k] for k in ('threshold', 'weight', 'subset', 'method', 'replacement', 'smooth', 'source') if k in p}
-    if 'schedule' in p: start['schedule'] = schedule_of(p['schedule'], epochs)
+    keys = ('threshold', 'weight', 'subset', 'method', 'replacement', 'smooth', 'source', 'feed', 'schedule')
+    start = settings_of({k: p[k] for k in keys if k in p}, epochs)
     return cls(learn, epochs=epochs, **{**start, **kwargs})

@@ -54,7 +54,9 @@ def main():
     if not DATA.is_dir(): sys.exit(f"thesis_regime.py: error: {DATA} is missing (the shared data sets; see ../shared/data/README.md)")
     if a.threads: torch.set_num_threads(a.threads)
     from proxy_attention.experiments import compare, sweep
-    common = dict(arch='resnet18', bs=64, lr=2e-3, num_workers=0)
+    # the matrix was begun under the every-epoch feeding, the library's default then: its runs go on with it (the
+    # thesisfeed arm is the thesis's feeding, the default since)
+    common = dict(arch='resnet18', bs=64, lr=2e-3, num_workers=0, defaults=dict(feed='every_epoch'))
     flowers = dict(data=FLOWERS, size=a.size, epochs=30, out=f'results/flowers12', **common)
     for stage in a.stages:
         t = time.time()

@@ -6,7 +6,9 @@ from proxy_attention.callback import ProxyAttention
 from proxy_attention.core import Plateau, Mistakes, ProxyAttentionWarning
 from conftest import tiny_learner, quiet_fit, BatchSpy, key
 
-def pa(**kw): return ProxyAttention(**{**dict(subset=1.0, seed=0, verbose=False, threshold=0.5, weight=0.5, n_preview=10_000), **kw})
+def pa(**kw):   # proxy images fed in every epoch after a step (the default feed has its own tests in test_callback)
+    return ProxyAttention(**{**dict(subset=1.0, seed=0, verbose=False, threshold=0.5, weight=0.5, n_preview=10_000,
+                                    feed='every_epoch'), **kw})
 
 def fit(dls, cb, n, spy=None, metrics=None, extra=(), lr=1e-2, **kw):
     learn = tiny_learner(dls, **kw)

@@ -1,6 +1,6 @@
 """ProxyAttention in real fastai fits on the CPU, on real digits, where CAMs have spatial structure (`tiny_cnn`: 4 x 4 maps
 at 32 px), observed through the batches the model is trained on (`BatchSpy`), not through the callback's own counters."""
-import math, pickle, random, pytest, torch
+import math, pickle, random, warnings, pytest, torch
 from collections import Counter
 from fastai.vision.all import vision_learner, resnet18, accuracy, set_seed, Callback, load_learner, CancelFitException
 from proxy_attention.callback import ProxyAttention, _n_kept
@@ -13,8 +13,10 @@ def fit(dls, cb, n=4, spy=None, seed=0, one_cycle=True, **kw):
     return quiet_fit(learn, n, cbs=[c for c in (cb, spy) if c is not None], one_cycle=one_cycle, **kw)
 
 def pa(**kw):
-    "The callback with a visible effect (threshold 0.5, weight 0.5), every mistake kept, the whole step in `preview`"
-    return ProxyAttention(**{**dict(subset=1.0, seed=0, verbose=False, threshold=0.5, weight=0.5, n_preview=10_000), **kw})
+    """The callback with a visible effect (threshold 0.5, weight 0.5), every mistake kept, the whole step in `preview`,
+    its proxy images fed in every epoch after the step (the one-step schedules here; the default feed has its own tests)"""
+    return ProxyAttention(**{**dict(subset=1.0, seed=0, verbose=False, threshold=0.5, weight=0.5, n_preview=10_000,
+                                    feed='every_epoch'), **kw})
 
 def encode(dls, pixels):
     "uint8 pixels -> the normalized input the model gets, with the learner's own `Normalize`"
@@ -133,10 +135,11 @@ def test_proxies_differ_from_originals_in_an_end_to_end_resnet_fit(digits64):
     "ResNet-18 at 64 px (2 x 2 maps): the thesis's model with the thesis's defaults except the schedule"
     set_seed(0)
     learn = vision_learner(digits64, resnet18, pretrained=False, metrics=accuracy)
-    cb = ProxyAttention(schedule=[1, 'p', 1], subset=0.5, seed=0, verbose=False)
-    with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3, cbs=cb)
-    (rec,) = cb.history
-    assert rec['kept'] == math.ceil(0.5 * rec['wrong']) == rec['made'] and cb.seen == [0, 0, rec['made']]
+    cb = ProxyAttention(schedule=[1, 'p', 'p', 1], subset=0.5, seed=0, verbose=False)
+    with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3, cbs=cb)
+    rec = cb.history[0]
+    assert [h['epoch'] for h in cb.history] == [1, 2]
+    assert rec['kept'] == math.ceil(0.5 * rec['wrong']) == rec['made'] and cb.seen == [0, 0, rec['made'], 0]
     assert cb.preview['proxies'].shape[1:] == (3, 64, 64) and float(cb.preview['cams'].amax()) > 0.99
     changed = (cb.preview['proxies'] != cb.preview['images']).flatten(1).any(1)
     assert changed.any() and (cb.preview['proxies'] <= cb.preview['images']).all()   # blend only darkens
@@ -189,17 +192,33 @@ def test_pool_keeps_or_replaces_earlier_steps(digits, pool):
     assert sum(len(b['x']) for b in spy.train(3)) == 8 * 32                     # replace mode: the pool fits in the epoch
     assert len(fed_pool_rows(spy, cb, 3)) == len(cb.pool_x)
 
-@pytest.mark.parametrize('feed,fed_epochs', [('every_epoch', [2, 3, 4]), ('proxy_epochs', [3])])
+@pytest.mark.parametrize('feed,fed_epochs', [('every_epoch', [2, 3, 4]), ('proxy_epochs', [3]), (None, [3])])
 def test_schedule_and_feed_place_the_steps_and_the_feeding(digits, digits_originals, feed, fed_epochs):
-    "Proxy steps after epochs 1 and 3; `feed` says which epochs train on the pool"
+    "Proxy steps after epochs 1 and 3; `feed` says which epochs train on the pool (None: the default, the thesis's)"
     train, _ = digits_originals
     spy = BatchSpy()
-    cb = pa(schedule=[1, 'p', 1, 'p', 1], feed=feed)
+    cb = pa(schedule=[1, 'p', 1, 'p', 1], **({} if feed is None else dict(feed=feed)))
+    if feed is None: cb = ProxyAttention(**{k: getattr(cb, k) for k in ('subset', 'seed', 'verbose', 'threshold',
+                                                                          'weight', 'n_preview', 'schedule')})
     fit(digits, cb, n=5, spy=spy)
     assert [h['epoch'] for h in cb.history] == [1, 3]
     fed = [e for e in range(5) if any(key(r) not in train for b in spy.train(e) for r in b['x'])]
     assert fed == fed_epochs
     assert [s > 0 for s in cb.seen] == [e in fed_epochs for e in range(5)]
+
+def test_one_proxy_step_under_the_default_feed_warns_and_trains_on_no_proxy_image(digits, digits_originals):
+    "The default feeds a proxy epoch the earlier steps' images: with one step none is ever trained on, and the fit says so"
+    train, _ = digits_originals
+    spy = BatchSpy()
+    cb = ProxyAttention(schedule=[1, 'p', 1], subset=1.0, seed=0, verbose=False, threshold=0.5, weight=0.5)
+    with pytest.warns(ProxyAttentionWarning, match=r"one proxy step \(after epoch 1\): its proxy images are never"):
+        fit(digits, cb, n=3, spy=spy)
+    assert cb.history[0]['made'] > 0 and cb.seen == [0, 0, 0]
+    assert all(key(r) in train for e in range(3) for b in spy.train(e) for r in b['x'])   # only originals trained on
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', ProxyAttentionWarning)                  # two steps, or every-epoch feeding: quiet
+        fit(digits, pa(schedule=[1, 'p', 1]), n=3)
+        fit(digits, ProxyAttention(schedule=['p', 'p', 1], verbose=False, seed=0), n=3)
 
 def test_seed_sets_the_selection(digits):
     runs = {}
@@ -287,7 +306,7 @@ def test_model_left_as_found_after_a_fit_cancelled_inside_the_cam_pass(digits):
 
 def test_lr_find_runs_no_proxy_step(digits):
     learn = tiny_learner(digits)
-    cb = ProxyAttention(schedule=1, verbose=False)
+    cb = ProxyAttention(schedule=1, feed='every_epoch', verbose=False)   # one step in the 2-epoch fit after it
     learn.add_cb(cb)
     with learn.no_bar(), learn.no_logging(): learn.lr_find(num_it=20, show_plot=False)
     assert cb.history == [] and cb.pool_x is None
@@ -332,7 +351,7 @@ def test_multilabel_targets_rejected(digits):
     learn = tiny_learner(digits)
     learn.loss_func = BCEWithLogitsLossFlat()
     with pytest.raises(ValueError, match='single-label classification targets'):
-        quiet_fit(learn, 1, cbs=[MultiHot(), ProxyAttention(schedule=['p'])])
+        quiet_fit(learn, 1, cbs=[MultiHot(), ProxyAttention(schedule=['p'], feed='every_epoch')])
 
 def test_collecting_memory_is_bounded_by_what_the_step_keeps(digits):
     "Mistakes are buffered up to twice the step's maximum, then thinned to the smallest random keys"
@@ -355,7 +374,7 @@ def test_flat_cams_warn(digits):
     "At 32 px a ResNet's last feature map is 1x1: every CAM is flat and proxy images would silently equal the originals"
     set_seed(0)
     learn = vision_learner(digits, resnet18, pretrained=False, metrics=accuracy)
-    cb = ProxyAttention(schedule=['p'], subset=0.5, seed=0, verbose=False)
+    cb = ProxyAttention(schedule=['p'], subset=0.5, seed=0, verbose=False, feed='every_epoch')
     with pytest.warns(ProxyAttentionWarning, match='flat'):
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
     assert float(cb.preview['cams'].amax()) == 0 and torch.equal(cb.preview['proxies'], cb.preview['images'])

@@ -10,7 +10,7 @@ CONSOLE = 'import sys\nfrom proxy_attention.cli import main\nsys.exit(main())\n'
 # every proxy flag at a value other than its default, and how the proxy arm's callback `repr` shows it
 FLAGS = dict(schedule=('p,1', "schedule=['p', 1]"), threshold=('0.5', 'threshold=0.5'), weight=('0.3', 'weight=0.3'),
              subset=('0.5', 'subset=0.5'), method=('gradcam', "method='gradcam'"), replacement=('mean', "replacement='mean'"),
-             feed=('proxy_epochs', "feed='proxy_epochs'"), smooth=('eigen', "smooth='eigen'"), source=('all', "source='all'"))
+             feed=('every_epoch', "feed='every_epoch'"), smooth=('eigen', "smooth='eigen'"), source=('all', "source='all'"))
 ARMS, EPOCHS = ['baseline', 'proxy', 'thesisfeed', 'randomcam'], 2
 
 @pytest.fixture(scope='module')
@@ -37,7 +37,8 @@ def test_arms_fix_their_setting(matrix):
     _, _, _, runs = matrix
     assert "method='randomcam'" in runs.loc['randomcam', 'callback'] and 'gradcam' not in runs.loc['randomcam', 'callback']
     assert 'method' not in runs.loc['randomcam', 'param'].split(';')   # the arm names it
-    assert "feed='proxy_epochs'" in runs.loc['thesisfeed', 'callback'] and "method='gradcam'" in runs.loc['thesisfeed', 'callback']
+    # the thesisfeed arm keeps the thesis's feed (the default) over --feed every_epoch
+    assert 'feed=' not in runs.loc['thesisfeed', 'callback'] and "method='gradcam'" in runs.loc['thesisfeed', 'callback']
     assert (runs.loc['baseline', 'callback'], runs.loc['baseline', 'param']) == ('none', 'none')
 
 def test_rows_carry_the_commit(matrix):

@@ -182,7 +182,7 @@ def test_proxy_setting_as_loader_option_refused(tmp_path):
 
 def test_arm_callbacks_fixed_settings():
     assert repr(arm_callbacks('randomcam', 0, method='gradcam', weight=0.3)[0]) == "ProxyAttention(weight=0.3, method='randomcam', seed=0)"
-    assert repr(arm_callbacks('thesisfeed', 0)[0]) == "ProxyAttention(feed='proxy_epochs', seed=0)"
+    assert repr(arm_callbacks('thesisfeed', 0, feed='every_epoch')[0]) == "ProxyAttention(seed=0)"   # the thesis's: the default
     assert arm_callbacks('proxy', 0, method='gradcam')[0].method == 'gradcam'
 
 def test_summarize_against_another_reference():

@@ -111,7 +111,7 @@ def test_vit_proxy_step():
     dls = digits_dls(size=64, bs=32, n=192, num_workers=0, device=DEVICE)
     learn = tiny_learner(dls)
     learn.model = timm.create_model('vit_tiny_patch16_224', pretrained=False, num_classes=dls.c, img_size=64)
-    cb = ProxyAttention(schedule=[1, 'p'], subset=1.0, verbose=False, seed=0)
+    cb = ProxyAttention(schedule=[1, 'p'], subset=1.0, verbose=False, seed=0, feed='every_epoch')
     quiet_fit(learn, 2, lr=1e-3, cbs=cb)
     rec, cams = cb.history[-1], cb.preview['cams']
     assert rec['epoch'] == 1 and rec['made'] == rec['wrong'] > 0 and len(cb.pool_x) == rec['made']

@@ -17,7 +17,9 @@ def resnet_learner(dls, seed=0, **kw):
     for dl in dls.loaders: dl.rng = random.Random(seed)
     return vision_learner(dls, resnet18, pretrained=False, metrics=accuracy, **kw)
 
-def pa(**kw): return ProxyAttention(**{**dict(subset=0.5, seed=0, verbose=False, threshold=0.5, weight=0.5), **kw})
+def pa(**kw):   # proxy images fed in every epoch after a step (the default feed has its own tests in test_callback)
+    return ProxyAttention(**{**dict(subset=0.5, seed=0, verbose=False, threshold=0.5, weight=0.5, feed='every_epoch'),
+                             **kw})
 
 def changed(cb):
     "How many proxy images of the last step differ from their originals"
@@ -138,7 +140,7 @@ def test_images_smaller_than_the_feature_map_and_batch_of_one():
     class KeepEval(Callback):
         order = -5
         def before_batch(self): self.learn.model.eval()
-    cb = ProxyAttention(schedule=['p', 1], subset=1.0, seed=0, verbose=False, threshold=0.0, weight=1.0)
+    cb = ProxyAttention(schedule=['p', 1], subset=1.0, seed=0, verbose=False, threshold=0.0, weight=1.0, feed='every_epoch')
     with pytest.warns(ProxyAttentionWarning, match='flat'): run(learn, lambda: learn.fit(2, 1e-3, cbs=[cb, KeepEval()]))
     assert cb.history[0]['made'] > 0 and not torch.isnan(cb.preview['cams']).any()
 
@@ -152,7 +154,7 @@ def test_model_without_feature_map_fails_at_first_batch(digits):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3*32*32, 10))
     learn = Learner(digits, model, loss_func=CrossEntropyLossFlat())
     with pytest.raises(ValueError, match='found no 4-D feature map'):
-        run(learn, lambda: learn.fit(1, cbs=ProxyAttention(schedule=['p'])))
+        run(learn, lambda: learn.fit(1, cbs=ProxyAttention(schedule=['p'], feed='every_epoch')))
 
 def test_non_image_inputs_rejected():
     from fastai.vision.all import Learner, CrossEntropyLossFlat, DataLoaders
@@ -162,7 +164,7 @@ def test_non_image_inputs_rejected():
     dls = DataLoaders.from_dsets(list(zip(x, y)), list(zip(x, y)), bs=16, device='cpu')
     learn = Learner(dls, torch.nn.Linear(10, 2), loss_func=CrossEntropyLossFlat())
     with pytest.raises(ValueError, match=r'needs image batches \(N, C, H, W\)'):
-        run(learn, lambda: learn.fit(1, cbs=ProxyAttention(schedule=['p'])))
+        run(learn, lambda: learn.fit(1, cbs=ProxyAttention(schedule=['p'], feed='every_epoch')))
 
 @pytest.mark.parametrize('exc', [KeyboardInterrupt, RuntimeError])
 def test_interrupted_proxy_step_leaves_model_clean(digits, monkeypatch, exc):
@@ -170,7 +172,7 @@ def test_interrupted_proxy_step_leaves_model_clean(digits, monkeypatch, exc):
     def boom(*a, **k): raise exc('stop')
     monkeypatch.setattr(cbmod, 'proxy_images', boom)   # fails after the CAMs were computed
     learn = learner(digits)
-    cb = ProxyAttention(schedule=['p', 1], subset=1.0, seed=0, verbose=False)
+    cb = ProxyAttention(schedule=['p', 1], subset=1.0, seed=0, verbose=False, feed='every_epoch')
     with pytest.raises(exc):
         run(learn, lambda: learn.fit(2, 1e-3, cbs=cb))
     assert learn.model.training and all(m.training for m in learn.model.modules())
@@ -182,6 +184,6 @@ def test_cancelled_fit_clears_buffers(digits):
         def after_batch(self):
             if self.iter == 2: raise CancelFitException()
     learn = learner(digits)
-    cb = ProxyAttention(schedule=['p', 1], seed=0, verbose=False)
+    cb = ProxyAttention(schedule=['p', 1], seed=0, verbose=False, feed='every_epoch')
     run(learn, lambda: learn.fit(2, 1e-3, cbs=[cb, CancelAfterFirstBatches()]))
     assert cb._collected == [] and cb.pool_x is None and clean(learn.model)

@@ -1,4 +1,4 @@
-"""`tune`: Optuna studies of the proxy-attention settings on real digits (200 at 64 px, ResNet-18: 2 x 2 maps, 3 epochs),
+"""`tune`: Optuna studies of the proxy-attention settings on real digits (200 at 64 px, ResNet-18: 2 x 2 maps, 4 epochs),
 read back from the study's storage — what another machine joining the study would see."""
 import os, subprocess, sys, pytest
 from pathlib import Path
@@ -6,7 +6,7 @@ optuna = pytest.importorskip('optuna')
 from optuna.trial import TrialState
 from proxy_attention.tune import tune, tune_report, open_storage, SPACE
 
-SMALL = dict(size=64, epochs=3, bs=32, n=200, num_workers=0, show=False)
+SMALL = dict(size=64, epochs=4, bs=32, n=200, num_workers=0, show=False)   # 4: the default schedule's two proxy steps
 CHEAP = {**SPACE, 'smooth': ('choice', (None,))}   # test-time-augmented maps cost 5 CAM passes: not needed to test the study
 
 CONSOLE = 'import sys\nfrom proxy_attention.cli import main\nsys.exit(main())\n'   # what the console script does (exit status = main's value)
@@ -45,14 +45,14 @@ def test_default_pruner_stops_a_trial_worse_than_the_median(tmp_path):
     base = optuna.create_study(study_name='m', storage=open_storage(storage), direction='maximize')
     good = dict(threshold=0.85, weight=0.1, subset=0.2, replacement='blend', method='gradcam++', smooth=None, source='wrong', schedule='default')
     base.enqueue_trial(good)
-    (t0,) = tune('digits', trials=1, storage=storage, study_name='m', space=CHEAP, **{**SMALL, 'epochs': 4}).trials
+    (t0,) = tune('digits', trials=1, storage=storage, study_name='m', space=CHEAP, **SMALL).trials
     # the same settings and seed train the same values: three copies of that trial complete the pruner's four start-up trials
     for _ in range(3):
         base.add_trial(optuna.trial.create_trial(params=t0.params, distributions=t0.distributions, value=t0.value,
                                                  intermediate_values=t0.intermediate_values))
     # a trial that darkens every pixel of every training image it can, from the first proxy epoch on: worse than the median of 4 good ones
     base.enqueue_trial(dict(threshold=0.3, weight=1.0, subset=1.0, replacement='zero', method='gradcam', smooth=None, source='all', schedule='once'))
-    study = tune('digits', trials=5, storage=storage, study_name='m', space=CHEAP, **{**SMALL, 'epochs': 4})
+    study = tune('digits', trials=5, storage=storage, study_name='m', space=CHEAP, **SMALL)
     assert states(study)[:4] == [TrialState.COMPLETE] * 4
     last = study.trials[4]
     median = sorted(t.intermediate_values[3] for t in study.trials[:4])[1:3]
@@ -72,8 +72,8 @@ def test_a_resumed_study_does_not_repeat_finished_trials(resumed):
     storage, params, again, more = resumed
     assert [t.params for t in again] == params and [t.state for t in again] == [TrialState.COMPLETE] * 2
     assert [t.params for t in more.trials][:2] == params and len(more.trials) == 3
-    with pytest.raises(ValueError, match=r"made for another configuration \(epochs: 3 there, 4 here\)"):
-        tune('digits', trials=3, storage=storage, study_name='r', space=CHEAP, **{**SMALL, 'epochs': 4})
+    with pytest.raises(ValueError, match=r"made for another configuration \(epochs: 4 there, 5 here\)"):
+        tune('digits', trials=3, storage=storage, study_name='r', space=CHEAP, **{**SMALL, 'epochs': 5})
 
 def test_report_writes_trials_best_settings_and_plots(resumed, tmp_path):
     study = resumed[-1]

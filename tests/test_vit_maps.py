@@ -206,7 +206,7 @@ def test_a_vit_fit_with_attention_map_proxies(digits, digits_originals, method):
                     loss_func=CrossEntropyLossFlat(), metrics=accuracy)
     # 'max': a salient pixel becomes the image's brightest, so a map over the digits' black background changes pixels too
     cb, spy = ProxyAttention(method=method, schedule=[1, 'p', 1], subset=1.0, threshold=0.5, replacement='max', seed=0, verbose=False,
-                             n_preview=10_000), BatchSpy()
+                             n_preview=10_000, feed='every_epoch'), BatchSpy()
     quiet_fit(learn, 3, lr=1e-3, cbs=[cb, spy])
     (rec,) = cb.history
     assert rec['made'] > 10 and cb.preview['cams'].flatten(1).std(1).min() > 0.01   # 4 x 4 patch maps with structure

@@ -130,7 +130,8 @@ def test_grid_checks_its_columns():
     assert h.count("class='pa-proxy'") == 2 and '&lt;b&gt;' in h
 
 def test_preview_grid_shows_what_the_callback_made(digits64):
-    cb = ProxyAttention(schedule=['p'], subset=0.5, threshold=0.5, weight=0.5, seed=0, n_preview=5, verbose=False)
+    cb = ProxyAttention(schedule=['p'], subset=0.5, threshold=0.5, weight=0.5, seed=0, n_preview=5, verbose=False,
+                        feed='every_epoch')
     quiet_fit(make_learner(digits64, 'resnet18', pretrained=False, seed=1), 1, cb)
     g = preview_grid(cb)
     p, vocab = cb.preview, digits64.vocab
@@ -210,14 +211,14 @@ def test_tuner_invalid_settings_are_a_message(learn):
 def test_tuner_compare_runs_in_a_thread(learn, digits64):
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
     rngs = [dl.rng for dl in digits64.loaders]
-    t = ProxyTuner(learn, n=2, epochs=2, schedule=['p', 1], subset=0.5)
+    t = ProxyTuner(learn, n=2, epochs=2, schedule=['p', 'p'], subset=0.5)
     thread = t.compare()
     assert isinstance(thread, threading.Thread) and thread is not threading.current_thread()
     assert t.wait(timeout=300) and t.error is None, t.w_status.value
     r = t.results
     assert len(r['baseline']['accuracies']) == len(r['proxy']['accuracies']) == 2
-    assert r['proxy']['proxy_steps'][0]['epoch'] == 0 and r['flags'] == [True, False]
-    assert r['settings'] == "ProxyAttention(subset=0.5, schedule=['p', 1], seed=42)"
+    assert r['proxy']['proxy_steps'][0]['epoch'] == 0 and r['flags'] == [True, True]
+    assert r['settings'] == "ProxyAttention(subset=0.5, schedule=['p', 'p'], seed=42)"
     assert (t.w_progress.value, t.w_progress.max) == (4, 4) and not t.w_compare.disabled
     assert t.w_plot.value[:4] == b'\x89PNG' and t.w_plot.layout.display == ''
     assert 'baseline' in t.w_status.value and 'after 2 epochs' in t.w_status.value

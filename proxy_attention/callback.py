@@ -127,7 +127,8 @@ def _start_fit(self:ProxyAttention):
     self.history, self.seen = [], []
     # a wrong name fails now, not epochs later
     if isinstance(self.layer, str): find_target_layer(unwrap_model(self.model), layer=self.layer, method=self.method)
-    if self._adaptive is None and (note := unfed_note(self.flags, self.feed)): warnings.warn(note, ProxyAttentionWarning)
+    if self._adaptive is None and (note := unfed_note(self.flags, self.feed)):
+        warnings.warn(note, ProxyAttentionWarning)
 
 def unfed_note(flags:list, # Proxy-epoch flags of a fit (`parse_schedule`)
                feed:str # `ProxyAttention`'s `feed`

@@ -232,7 +232,8 @@ def _base(defaults:dict|None) -> dict:
 def _relative(epochs:int, settings:dict, base:dict) -> dict:
     "`settings` checked and normalized, those equal to `base` (else to the library's default) left out, sorted"
     lib = proxy_settings(epochs, **{k: v for k, v in settings.items() if k not in base})
-    return {**lib, **{k: v for k, v in check_settings(**settings).items() if k in base and v != base[k]}}
+    own = {k: v for k, v in check_settings(**settings).items() if k in base and v != base[k]}
+    return dict(sorted({**lib, **own}.items()))
 
 def compare_plan(arms=DEFAULT_ARMS, # Arms of `ARMS`
                  epochs:int=10, # Epochs of the fit, for the schedule
@@ -252,11 +253,9 @@ def compare_plan(arms=DEFAULT_ARMS, # Arms of `ARMS`
     base, plan = _base(defaults), []
     user = _relative(epochs, settings, base)
     for a in arms:
-        own = _arm_settings(a, user)
-        if a in PROXY_ARMS:   # the arm's own combination, checked now
-            own_base = _arm_settings(a, base)
-            proxy_settings(epochs, **{**own_base, **own, **PROXY_ARMS[a]})
-        else: own_base = {}
+        own, own_base = _arm_settings(a, user), _arm_settings(a, base)
+        # the arm's own combination, checked now
+        if a in PROXY_ARMS: proxy_settings(epochs, **{**own_base, **own, **PROXY_ARMS[a]})
         plan.append((a, *run_label(own),
                      lambda seed, a=a, own={**own_base, **own}: arm_callbacks(a, seed, **own)))
     return plan

@@ -29,6 +29,11 @@ with learn.distrib_ctx(sync_bn=False, cpu=True):
     import torch.distributed as dist
     world = dist.get_world_size() if dist.is_initialized() else 1
     with learn.no_bar(): learn.fit(3, 1e-2, cbs=cb)
+# fastai's distrib_ctx leaves the process group that accelerate made open: without this, gloo's threads are torn down at
+# interpreter exit and a rank can abort ("terminate called without an active exception", seen once in CI)
+if dist.is_initialized():
+    dist.barrier()
+    dist.destroy_process_group()
 hooks = sum(len(m._forward_hooks) + len(m._backward_hooks) for m in learn.model.modules())
 json.dump(dict(rank=rank, world=world, history=cb.history, seen=cb.seen, local_pool=0 if cb.pool_x is None else len(cb.pool_x),
                hooks=hooks, n_train_batches=len(learn.dls.train),

@@ -416,6 +416,7 @@ def epochs_to_reach(df:pd.DataFrame, # Rows of `results.csv`, every epoch of eac
             need.append(int(hit.min()) + 1 if len(hit) else None)
         reached = [n for n in need if n is not None]
         m, lo, hi = t_interval(reached, conf)
+        lo, hi = max(lo, 1.), min(hi, float(g['epoch'].max() + 1))   # a run takes 1 to its fit's length of epochs
         out.append(dict(zip(cfg + ['arm', 'param', 'setting'], key), runs=len(need),
                         reached=len(reached), epochs_mean=m,
                         epochs_low=lo, epochs_high=hi))

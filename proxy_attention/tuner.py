@@ -123,8 +123,9 @@ def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, expl
     self.w_schedule = W.Text(value=schedule_to_text(schedule), placeholder="default; 2; 5,p,9,p,4; plateau",
                              description='schedule', continuous_update=False, **st)
     self.w_epochs = W.BoundedIntText(value=epochs, min=1, max=100_000, description='epochs', **st)
-    self.w_smooth = W.Dropdown(options=[('none', None), ('aug (TTA)', 'aug'), ('eigen', 'eigen')], value=smooth,
-                               description='smoothing', **st)
+    # 'none', not None, as the option's value: a Dropdown whose value is None shows no selection (a blank box)
+    self.w_smooth = W.Dropdown(options=[('none', 'none'), ('aug (TTA)', 'aug'), ('eigen', 'eigen')],
+                               value='none' if smooth is None else smooth, description='smoothing', **st)
     self.w_source = W.Dropdown(options=[('mistakes', 'wrong'), ('right answers', 'right'), ('all images', 'all')],
                                value=source, description='source', **st)
     self.w_feed = W.Dropdown(options=[('proxy epochs (thesis)', 'proxy_epochs'), ('every epoch', 'every_epoch')],
@@ -163,7 +164,8 @@ def settings(self:ProxyTuner) -> dict:
     return dict(threshold=round(self.w_threshold.value, 4), weight=round(self.w_weight.value, 4),
                 subset=round(self.w_subset.value, 4), method=self.w_method.value,
                 replacement=self.w_replacement.value, explain=self.w_explain.value,
-                schedule=schedule_from_text(self.w_schedule.value), smooth=self.w_smooth.value,
+                schedule=schedule_from_text(self.w_schedule.value),
+                smooth=None if self.w_smooth.value == 'none' else self.w_smooth.value,
                 source=self.w_source.value, feed=self.w_feed.value)
 
 @patch

@@ -2,7 +2,7 @@
 64 px, a ResNet-18 trained 8 epochs, the tuner at its defaults, and its Compare button's 8-epoch baseline vs proxy run.
 
 Serves a notebook with voila on 127.0.0.1 and drives it with Playwright and Debian's chromium, as tests/test_browser.py
-does. It took 21 minutes on this project's 2-core CPU while another training shared it.
+does. It took 17 minutes on this project's 2-core CPU while two trainings shared it.
 Usage: python scripts/tuner_screenshot.py [--out images/tuner.png]"""
 import argparse, os, shutil, socket, subprocess, sys, tempfile, time
 from pathlib import Path

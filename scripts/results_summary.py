@@ -37,8 +37,9 @@ def report(folder:Path):
     ex = folder/'explain.csv'
     if ex.exists():
         e = pd.read_csv(ex)
+        seeds = e['seed'].nunique()
         print(f"\n**explainability** ({Path(str(e['data'].iloc[0])).name}, {e['n_images'].iloc[0]} fixed validation images, "
-              f"true class, {e['method'].iloc[0]}; mean and 95% CI over {e['seed'].nunique()} seed{'s' if e['seed'].nunique() != 1 else ''})\n")
+              f"true class, {e['method'].iloc[0]}; mean and 95% CI over {seeds} seed{'s' if seeds != 1 else ''})\n")
         # a run: its arm, its swept setting, and the map the metrics were computed with where there are several
         e['run'] = [a if p == 'none' else f"{a} {p}={v}" for a, p, v in zip(e['arm'], e['param'], e['setting'])]
         if e['method'].nunique() > 1: e['run'] = e['run'] + ' / explained with ' + e['method']

@@ -7,6 +7,9 @@ Each row records the code commit it was made at (run it from a clean checkout, e
 Usage: python scripts/thesis_regime.py STAGE [STAGE ...] [--size N] [--threads N] [--arms ARM [ARM ...]]
 --arms keeps only those arms of a `compare` stage, so that one stage can run in several processes side by side (one
 per arm: they append to the same results.csv, and each run is paired with the baseline rows of its seed).
+--seeds runs only those seeds of a stage (its own seeds by default), so that one stage can run in several processes
+side by side a seed each: e.g. `hyper --seeds 0` beside `hyper --seeds 1` (every run of a seed, its baseline too,
+stays in one process, so two processes never train the same run).
 Stages, in the order worth running them:
   flowers       baseline, proxy, randomcam on flowers12, 30 epochs, seeds 0-2, explainability metrics of the final models
   flowers-more  thesisfeed, mixup, cutmix on flowers12, the same runs
@@ -31,15 +34,24 @@ CORE, MORE = ('baseline', 'proxy', 'randomcam'), ('thesisfeed', 'mixup', 'cutmix
 STAGE_ARMS = {'flowers': CORE, 'flowers-more': MORE, 'imagenette': CORE, 'seeds45': CORE,
               'adaptive': ('plateau', 'mistakes'), 'source': ('rightsource', 'allsource')}   # the compare stages
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message):   # one line and argparse's exit status 2, without the usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = Parser(description=__doc__.split('\n')[0])
     p.add_argument('stages', nargs='+', choices=['flowers', 'flowers-more', 'imagenette', 'hyper', 'seeds45', 'adaptive', 'source', 'vit', 'smooth',
                                            'tune'])
     p.add_argument('--workers', type=int, default=1, help='tune: worker processes of the study')
     p.add_argument('--size', type=int, default=160, help='image side for the flowers12 stages (224 on a GPU)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
     p.add_argument('--arms', nargs='+', default=None, help="only these arms of the stages' compare runs")
+    p.add_argument('--seeds', nargs='+', type=int, default=None, help="only these seeds (default: the stage's own)")
     a = p.parse_args()
+    if a.seeds is not None:
+        if bad := [s for s in a.seeds if s < 0]: p.error(f"--seeds: {bad[0]} is negative; seeds are integers >= 0")
+        if len(set(a.seeds)) < len(a.seeds): p.error(f"--seeds names a seed twice: {' '.join(map(str, a.seeds))}")
+        if 'tune' in a.stages: p.error("--seeds applies to the stages that train seeds, not to tune (trials are seeded)")
     if a.arms is not None:   # checked for every stage before the first run starts
         known = sorted({x for v in STAGE_ARMS.values() for x in v})
         if bad := [x for x in a.arms if x not in known]:
@@ -49,9 +61,11 @@ def main():
                 p.error(f"--arms applies to the compare stages ({', '.join(STAGE_ARMS)}), not to {stage}")
             if not set(a.arms) & set(STAGE_ARMS[stage]):
                 p.error(f"--arms {' '.join(a.arms)} keeps no arm of {stage}: its arms are {', '.join(STAGE_ARMS[stage])}")
+    def seeds(n):   # a stage's seeds, unless --seeds names others
+        return (list(range(n)) if isinstance(n, int) else list(n)) if a.seeds is None else a.seeds
     def arms(stage):
         return tuple(x for x in STAGE_ARMS[stage] if a.arms is None or x in a.arms)
-    if not DATA.is_dir(): sys.exit(f"thesis_regime.py: error: {DATA} is missing (the shared data sets; see ../shared/data/README.md)")
+    if not DATA.is_dir(): p.exit(2, f"{p.prog}: error: {DATA} is missing (the shared data sets; see ../shared/data/README.md)\n")
     if a.threads: torch.set_num_threads(a.threads)
     from proxy_attention.experiments import compare, sweep
     # the matrix was begun under the every-epoch feeding, the library's default then: its runs go on with it (the
@@ -61,26 +75,26 @@ def main():
     for stage in a.stages:
         t = time.time()
         if stage == 'flowers':
-            compare(arms=arms('flowers'), seeds=3, explain=CORE, n_explain=64, **flowers)
-        elif stage == 'flowers-more': compare(arms=arms('flowers-more'), seeds=3, **flowers)
-        elif stage == 'adaptive': compare(arms=arms('adaptive'), seeds=3, **flowers)
-        elif stage == 'source': compare(arms=arms('source'), seeds=3, **flowers)
+            compare(arms=arms('flowers'), seeds=seeds(3), explain=CORE, n_explain=64, **flowers)
+        elif stage == 'flowers-more': compare(arms=arms('flowers-more'), seeds=seeds(3), **flowers)
+        elif stage == 'adaptive': compare(arms=arms('adaptive'), seeds=seeds(3), **flowers)
+        elif stage == 'source': compare(arms=arms('source'), seeds=seeds(3), **flowers)
         elif stage == 'vit':   # every arm of a seed before the next seed: a partial matrix is still paired
-            sweep('method', ['gradcam++', 'rollout', 'gradrollout'], seeds=3, explain=True,
+            sweep('method', ['gradcam++', 'rollout', 'gradrollout'], seeds=seeds(3), explain=True,
                   explain_methods=('gradcam++', 'rollout', 'gradrollout'),   # every model explained by every map
                   **dict(flowers, arch='vit_tiny_patch16_224', size=112, epochs=20, out='results/flowers12-vit'))
-        elif stage == 'smooth': sweep('smooth', ['aug', 'eigen'], seeds=3, explain=True, **flowers)
+        elif stage == 'smooth': sweep('smooth', ['aug', 'eigen'], seeds=seeds(3), explain=True, **flowers)
         elif stage == 'tune':
             from proxy_attention.tune import tune, tune_report
             study = tune(FLOWERS, 'resnet18', size=128, epochs=20, bs=64, lr=2e-3, trials=30, workers=a.workers,
                          storage='sqlite:///results/tune-flowers12/tune.db', num_workers=0)
             tune_report(study, 'results/tune-flowers12')
-        elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=[3, 4], explain=CORE, n_explain=64, **flowers)
+        elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=seeds([3, 4]), explain=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
-            compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=3, explain=CORE, n_explain=64,
+            compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=seeds(3), explain=CORE, n_explain=64,
                     out='results/imagenette-4k', **common)
         elif stage == 'hyper':
-            hyper = dict(flowers, epochs=20, out='results/flowers12-hyper', seeds=3)
+            hyper = dict(flowers, epochs=20, out='results/flowers12-hyper', seeds=seeds(3))
             sweep('threshold', [0.5, 0.85, 0.95], **hyper)
             sweep('subset', [0.2, 0.8], **hyper)
             sweep('schedule', ['10,p,9'], **hyper)   # the thesis's [20,'p',19] shape: one proxy step mid-fit

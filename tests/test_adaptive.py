@@ -27,6 +27,8 @@ def own_error(spy, epoch, train):
 
 # --- Plateau ---------------------------------------------------------------------------------------------------------
 
+pytestmark = pytest.mark.newest_fastai   # the recorder, TrackerCallback, EarlyStopping, SaveModelCallback: every test
+
 def test_plateau_steps_after_patience_epochs_without_improvement(digits):
     const = AvgMetric(lambda inp, targ: torch.tensor(0.5)); const.func.__name__ = 'const'   # never improves after epoch 0
     sched = Plateau(monitor='const', patience=2, warmup=1, max_steps=2)

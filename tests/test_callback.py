@@ -41,6 +41,7 @@ def replace_run(digits):
     base = fit(digits, None, spy=base_spy)
     return cb, spy, learn, base_spy, base
 
+@pytest.mark.newest_fastai
 def test_replace_mode_feeds_each_proxy_image_once_per_epoch_with_its_own_label(replace_run, digits_originals):
     cb, spy, learn, base_spy, base = replace_run
     train, _ = digits_originals
@@ -76,6 +77,7 @@ def test_mistakes_are_collected_not_right_answers(replace_run, digits_originals)
     assert cb.history[0]['wrong'] == len(wrong) and 0 < len(wrong) < len(rows)
     assert sorted((key(s), int(y)) for s, y in zip(cb.preview['images'], cb.preview['labels'])) == sorted(wrong)   # subset=1.0
 
+@pytest.mark.newest_fastai
 def test_never_in_validation_get_preds_validate_or_tta(replace_run, digits, digits_originals):
     cb, spy, learn, *_ = replace_run
     train, valid = digits_originals
@@ -131,6 +133,7 @@ def test_proxy_pixels_change_exactly_where_the_cam_exceeds_the_threshold(digits,
     assert torch.equal(proxies, proxy_images(images, cams, knobs['threshold'], w, knobs.get('replacement', 'blend')))
     assert torch.equal(cb.pool_x, proxies)
 
+@pytest.mark.newest_fastai
 def test_proxies_differ_from_originals_in_an_end_to_end_resnet_fit(digits64):
     "ResNet-18 at 64 px (2 x 2 maps): the thesis's model with the thesis's defaults except the schedule"
     set_seed(0)
@@ -287,6 +290,7 @@ def test_model_left_as_found_after_an_error_inside_the_cam_pass(digits, fast, ex
     assert same_state(before.states[-1], model_state(learn.model))
     assert cb._collected == [] and cb.pool_x is None
 
+@pytest.mark.newest_fastai
 def test_model_left_as_found_after_a_fit_cancelled_inside_the_cam_pass(digits):
     learn = partly_frozen(tiny_learner(digits))
     boom = learn.model[4]
@@ -304,6 +308,7 @@ def test_model_left_as_found_after_a_fit_cancelled_inside_the_cam_pass(digits):
 
 # --- lifecycle, pickling, errors ------------------------------------------------------------------------------------
 
+@pytest.mark.newest_fastai
 def test_lr_find_runs_no_proxy_step(digits):
     learn = tiny_learner(digits)
     cb = ProxyAttention(schedule=1, feed='every_epoch', verbose=False)   # one step in the 2-epoch fit after it
@@ -314,6 +319,7 @@ def test_lr_find_runs_no_proxy_step(digits):
     quiet_fit(learn, 2)   # and it works in the next fit
     assert len(cb.history) == 1 and cb.history[0]['made'] > 0
 
+@pytest.mark.newest_fastai
 def test_pool_is_never_pickled(digits):
     learn = tiny_learner(digits)
     cb = pa(schedule=[1, 'p', 1])
@@ -326,6 +332,7 @@ def test_pool_is_never_pickled(digits):
     restored = pickle.loads(pickle.dumps(cb))
     assert restored.pool_x is None and restored.history == cb.history and repr(restored) == repr(cb)
 
+@pytest.mark.newest_fastai
 def test_learn_export_with_the_callback(digits, tmp_path):
     learn = tiny_learner(digits)
     learn.path = tmp_path

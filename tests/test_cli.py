@@ -63,6 +63,7 @@ def test_cli_compare_summary_and_figure(matrix):
     assert len(df) == len(ARMS) * EPOCHS and (tmp/'img'/'digits_resnet18.png').exists()
     assert 'Traceback' not in r.stderr
 
+@pytest.mark.newest_fastai
 def test_cli_parses():
     from fastcore.script import anno_parser
     from proxy_attention.cli import main, _list_arg
@@ -137,6 +138,7 @@ def bad_runs(tmp_path_factory):
     assert r.returncode == 0, r.stderr[-3000:]
     return tmp, json.loads(r.stdout.splitlines()[-1])
 
+@pytest.mark.newest_fastai
 @pytest.mark.parametrize('case', list(BAD))
 def test_bad_command_line(bad_runs, case):
     tmp, res = bad_runs
@@ -147,6 +149,7 @@ def test_bad_command_line(bad_runs, case):
     assert err.startswith('proxy-attention: error: ') and BAD[case][1] in err, err
     assert sorted(p.name for p in tmp.iterdir()) == ['dataset', 'driver.py', 'proxy-attention'] and not any((tmp/'dataset').iterdir())
 
+@pytest.mark.newest_fastai
 def test_run_logs_each_epoch(capsys):
     from proxy_attention.training import run_pair
     from proxy_attention.core import ProxyAttentionWarning
@@ -156,6 +159,7 @@ def test_run_logs_each_epoch(capsys):
     assert [l.split(': ')[0] for l in out if ' epoch 1/1' in l] == ['[1/2] baseline seed 0 epoch 1/1', '[2/2] proxy seed 0 epoch 1/1']
     assert res['settings'] == 'ProxyAttention(threshold=0.5, seed=0)'
 
+@pytest.mark.newest_fastai
 def test_python_dash_m(tmp_path):
     "`python -m proxy_attention.cli` behaves as the console script: a bad line is one message and exit status 2, a good one runs"
     run = lambda *argv: subprocess.run([sys.executable, '-m', 'proxy_attention.cli', *argv], capture_output=True, text=True,

@@ -3,6 +3,8 @@ import random, numpy as np, pytest, torch
 from pathlib import Path
 from proxy_attention.data import arrays_dls, digits_dls, folder_dls, get_dls, fashion_mnist_dls, FASHION_MNIST_PATH
 
+pytestmark = pytest.mark.newest_fastai   # DataBlock and DataLoaders: every test of this file
+
 def test_same_seed_same_batches_whatever_the_global_rng():
     a = digits_dls(size=16, bs=16, n=100, num_workers=0)
     random.random(); torch.rand(3); np.random.rand()

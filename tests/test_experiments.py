@@ -23,6 +23,7 @@ def first(tmp_path_factory):
     with too_short(): df = compare(arms=('baseline', 'proxy'), out=out, **TINY)
     return out, df
 
+@pytest.mark.newest_fastai
 def test_compare_rows(first):
     out, df = first
     assert len(df) == 2 * 2 * 1 and set(df.columns) == set(RESULT_COLS)
@@ -43,6 +44,7 @@ def test_append_not_overwrite(first, tmp_path):
     df = read_results(csv)
     assert df.groupby('arm').size().to_dict() == {'baseline': 2, 'mixup': 2, 'proxy': 2}
 
+@pytest.mark.newest_fastai
 def test_resume_skips_finished(first, monkeypatch):
     out, _ = first
     calls = []

@@ -1,4 +1,4 @@
-"""`tune`: Optuna studies of the proxy-attention settings on real digits (200 at 64 px, ResNet-18: 2 x 2 maps, 4 epochs),
+"""`tune`: Optuna studies of the proxy-attention settings on real digits (100 at 64 px, ResNet-18: 2 x 2 maps, 4 epochs),
 read back from the study's storage — what another machine joining the study would see."""
 import os, subprocess, sys, pytest
 from pathlib import Path
@@ -6,7 +6,7 @@ optuna = pytest.importorskip('optuna')
 from optuna.trial import TrialState
 from proxy_attention.tune import tune, tune_report, open_storage, SPACE
 
-SMALL = dict(size=64, epochs=4, bs=32, n=200, num_workers=0, show=False)   # 4: the default schedule's two proxy steps
+SMALL = dict(size=64, epochs=4, bs=32, n=100, num_workers=0, show=False)   # 4: the default schedule's two proxy steps
 CHEAP = {**SPACE, 'smooth': ('choice', (None,))}   # test-time-augmented maps cost 5 CAM passes: not needed to test the study
 
 CONSOLE = 'import sys\nfrom proxy_attention.cli import main\nsys.exit(main())\n'   # what the console script does (exit status = main's value)
@@ -85,7 +85,7 @@ def test_report_writes_trials_best_settings_and_plots(resumed, tmp_path):
     assert len(pd.read_csv(paths['trials'])) == 3 and all(paths[k].stat().st_size > 1000 for k in ('history', 'importance'))
 
 def test_cli_tune_in_a_log_file(tmp_path):
-    out = console(tmp_path, 'tune', '--trials', '2', '--epochs', '3', '--size', '64', '--bs', '32', '--n', '200',
+    out = console(tmp_path, 'tune', '--trials', '2', '--epochs', '3', '--size', '64', '--bs', '32', '--n', '100',
                   '--storage', f"sqlite:///{tmp_path}/t.db", '--out', str(tmp_path/'out'))
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()

@@ -61,8 +61,8 @@ def main():
                 p.error(f"--arms applies to the compare stages ({', '.join(STAGE_ARMS)}), not to {stage}")
             if not set(a.arms) & set(STAGE_ARMS[stage]):
                 p.error(f"--arms {' '.join(a.arms)} keeps no arm of {stage}: its arms are {', '.join(STAGE_ARMS[stage])}")
-    def seeds(n):   # a stage's seeds, unless --seeds names others
-        return (list(range(n)) if isinstance(n, int) else list(n)) if a.seeds is None else a.seeds
+    def seeds(own):   # a stage's own seeds (a count or a list, as `compare` takes them), unless --seeds names others
+        return own if a.seeds is None else a.seeds
     def arms(stage):
         return tuple(x for x in STAGE_ARMS[stage] if a.arms is None or x in a.arms)
     if not DATA.is_dir(): p.exit(2, f"{p.prog}: error: {DATA} is missing (the shared data sets; see ../shared/data/README.md)\n")

@@ -6,6 +6,8 @@ from proxy_attention.callback import ProxyAttention
 from proxy_attention.core import Plateau, Mistakes, ProxyAttentionWarning
 from conftest import tiny_learner, quiet_fit, BatchSpy, key
 
+pytestmark = pytest.mark.newest_fastai   # the recorder, TrackerCallback, EarlyStopping, SaveModelCallback: every test
+
 def pa(**kw):   # proxy images fed in every epoch after a step (the default feed has its own tests in test_callback)
     return ProxyAttention(**{**dict(subset=1.0, seed=0, verbose=False, threshold=0.5, weight=0.5, n_preview=10_000,
                                     feed='every_epoch'), **kw})
@@ -26,8 +28,6 @@ def own_error(spy, epoch, train):
     return sum(y != p for y, p in rows) / len(rows)
 
 # --- Plateau ---------------------------------------------------------------------------------------------------------
-
-pytestmark = pytest.mark.newest_fastai   # the recorder, TrackerCallback, EarlyStopping, SaveModelCallback: every test
 
 def test_plateau_steps_after_patience_epochs_without_improvement(digits):
     const = AvgMetric(lambda inp, targ: torch.tensor(0.5)); const.func.__name__ = 'const'   # never improves after epoch 0

@@ -22,7 +22,7 @@ def script(monkeypatch, tmp_path):
     return run
 
 def test_stage_seeds_by_default(script):
-    assert [c['seeds'] for c in script('hyper')] == [[0, 1, 2]] * 3   # threshold, subset, schedule sweeps
+    assert [c['seeds'] for c in script('hyper')] == [3] * 3   # threshold, subset, schedule sweeps: seeds 0-2
     assert [c['seeds'] for c in script('seeds45')] == [[3, 4]]
 
 def test_seeds_reach_every_run_of_every_stage(script):

@@ -8,11 +8,15 @@ import os, tempfile, time, statistics, contextlib
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from PIL import Image
-import timm
-import pytorch_grad_cam as pgc
+import warnings
+# importing timm and fastai trips torch's and pandas' deprecation warnings: noise on a command line, as in `cli`
+with warnings.catch_warnings():
+    warnings.simplefilter('ignore')
+    import timm
+    import pytorch_grad_cam as pgc
+    from fastai.vision.all import Learner, CrossEntropyLossFlat, Normalize, imagenet_stats, set_seed
 from fastcore.script import call_parse
 import pandas as pd
-from fastai.vision.all import Learner, CrossEntropyLossFlat, Normalize, imagenet_stats, set_seed
 from .stats import markdown_table
 from .pixels import PixelSpace
 from .callback import ProxyAttention
@@ -22,7 +26,7 @@ from .tune import tune, SPACE
 
 # %% auto #0
 __all__ = ['IMAGENET', 'train_step_fn', 'proxy_step_fn', 'thesis_step_fn', 'bench_steps', 'bench_epochs', 'bench_fit',
-           'bench_data', 'bench_data_fit', 'bench_tune_workers', 'main']
+           'bench_data', 'bench_data_fit', 'bench_tune_workers', 'main', 'cli']
 
 # %% ../nbs/10_benchmark.ipynb #bffdf05e
 # the benchmark's images are normalized as the library's loaders do
@@ -331,3 +335,8 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
         t = bench_tune_workers(tune_workers, repeats=max(1, repeats // 2))
         print(f"\n## The same Optuna study, 1 vs {tune_workers} worker processes, seconds\n\n{_table([t])}")
     # returns nothing: the console script passes the return value to `sys.exit`, which exits 1 on anything but None
+
+def cli():
+    "The `proxy-attention-benchmark` console script: `main` on the command line; a bad command line is one line, exit status 2"
+    from proxy_attention.cli import run_script
+    return run_script(main, 'proxy-attention-benchmark')

@@ -12,7 +12,7 @@ with warnings.catch_warnings():
     warnings.simplefilter('ignore')
     import timm
     from fastai.vision.all import default_device
-from fastcore.script import call_parse
+from fastcore.script import call_parse, anno_parser
 try: from fastcore.script import Param   # fastcore 1.x
 except ImportError: Param = None          # fastcore 2.x declares arguments with typing.Annotated
 from .core import ProxyAttentionWarning
@@ -24,7 +24,7 @@ from .experiments import (DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, ch
                                          format_summary, plot_compare, plot_sweep)
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PROXY_FLAGS', 'COMMAND_FLAGS', 'DATA_FLAGS', 'MIN_VALUES', 'check_args', 'main']
+__all__ = ['COMMANDS', 'PROXY_FLAGS', 'COMMAND_FLAGS', 'DATA_FLAGS', 'MIN_VALUES', 'check_args', 'main', 'run_script', 'cli']
 
 # %% ../nbs/04_cli.ipynb #189195ed
 def _list_arg(s:str|None) -> list:
@@ -215,8 +215,22 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
         _run_job(job)
     # the console script exits with `main()`'s value: results are for `run_pair` / `compare` / `sweep` to return
 
+def run_script(func, prog:str):
+    "Parse `sys.argv` for the `call_parse` function `func` and call it, with every bad command line one line and exit status 2"
+    f = getattr(func, '__wrapped__', func)   # the function `call_parse` wraps
+    p = anno_parser(f, prog=prog)
+    # argparse's own errors (`--epochs two`) print the usage block first: one line instead, as `check_args` errors are
+    p.error = lambda message: p.exit(2, f"{p.prog}: error: {message}\n")
+    if len(sys.argv) > 1 and sys.argv[1] == '': sys.argv.pop(1)   # as `call_parse` does
+    args = vars(p.parse_args())
+    for k in ('pdb', 'xtra'): args.pop(k, None)   # `anno_parser`'s hidden flags
+    return f(**args)
+
+def cli():
+    "The `proxy-attention` console script: `main` on the command line, its value the exit status"
+    return run_script(main, 'proxy-attention')
 
 # %% ../nbs/04_cli.ipynb #5a1c0e2f
 #| eval: false
-if __name__ == '__main__':   # `python -m proxy_attention.cli`: exit with `main`'s status, as the console script does
-    sys.exit(main() if callable(main) else main)   # fastcore 1.x's `call_parse` has already run it and bound its result
+if __name__ == '__main__':   # `python -m proxy_attention.cli`: the console script
+    sys.exit(cli() if callable(main) else main)   # fastcore < 1.6's `call_parse` has already run `main` and bound its result

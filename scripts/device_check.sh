@@ -59,8 +59,10 @@ fi
 # The project is not installed: it is on PYTHONPATH, and its console scripts (setup.py's) are small files on PATH.
 SITE=$WORK/site BIN=$WORK/bin
 mkdir -p "$SITE" "$BIN"
-for entry in proxy-attention=proxy_attention.cli proxy-attention-benchmark=proxy_attention.benchmark; do
-    printf '#!%s\nimport sys\nfrom %s import main\nif __name__ == "__main__": sys.exit(main())\n' "$PY" "${entry#*=}" > "$BIN/${entry%%=*}"
+# settings.ini's console_scripts, `name=module:function` each
+for entry in $(sed -n '/^console_scripts *=/,/^[^ ]/{s/^console_scripts *= *//;/^[a-z_]* *=/!p}' settings.ini); do
+    target=${entry#*=}
+    printf '#!%s\nimport sys\nfrom %s import %s\nif __name__ == "__main__": sys.exit(%s())\n' "$PY" "${target%%:*}" "${target#*:}" "${target#*:}" > "$BIN/${entry%%=*}"
     chmod +x "$BIN/${entry%%=*}"
 done
 export PYTHONPATH=$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH} PATH=$BIN:$PATH MPLBACKEND=Agg PY OUT DEVICE

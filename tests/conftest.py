@@ -75,3 +75,12 @@ def digits64():
     "ResNet-18 needs 64 px for a 2 x 2 map"
     from proxy_attention.data import digits_dls
     return digits_dls(size=64, bs=32, n=192, num_workers=0)
+
+def console_script(name='proxy-attention'):
+    "The code of the console script `name` as settings.ini declares it (`name=module:function`): what pip writes, exit status = its value"
+    import configparser
+    from pathlib import Path
+    cfg = configparser.ConfigParser(); cfg.read(Path(__file__).parents[1]/'settings.ini')
+    target = dict(e.split('=') for e in cfg['DEFAULT']['console_scripts'].split())[name]
+    mod, fn = target.split(':')
+    return f'import sys\nfrom {mod} import {fn}\nsys.exit({fn}())\n'

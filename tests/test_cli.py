@@ -2,11 +2,12 @@
 import json, os, re, subprocess, sys
 from pathlib import Path
 import pytest
+from conftest import console_script
 from proxy_attention.experiments import read_results
 
 ROOT = Path(__file__).parents[1]
 ENV = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
-CONSOLE = 'import sys\nfrom proxy_attention.cli import main\nsys.exit(main())\n'   # what the console script does (exit status = main's value)
+CONSOLE = console_script('proxy-attention')   # what pip's console script does: exit with the entry point's value
 # every proxy flag at a value other than its default, and how the proxy arm's callback `repr` shows it
 FLAGS = dict(schedule=('p,1', "schedule=['p', 1]"), threshold=('0.5', 'threshold=0.5'), weight=('0.3', 'weight=0.3'),
              subset=('0.5', 'subset=0.5'), method=('gradcam', "method='gradcam'"), replacement=('mean', "replacement='mean'"),
@@ -106,7 +107,9 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'tune storage not a URL': (['tune', '--storage', 'results/tune.db'], "--storage 'results/tune.db' is neither a database URL"),
        'unknown tune objective': (['tune', '--objective', 'loss'], '--objective must be one of accuracy, vs_baseline'),
        'trials given to run': (['run', '--trials', '3'], '--trials is for tune, not run'),
-       'argparse: not an int': (['--epochs', 'two'], "argument --epochs: invalid int value: 'two'")}
+       'argparse: not an int': (['--epochs', 'two'], "argument --epochs: invalid int value: 'two'"),
+       'argparse: unknown command': (['bench'], "argument command: invalid choice: 'bench'"),
+       'argparse: unknown flag': (['run', '--nosuch'], 'unrecognized arguments: --nosuch')}
 
 DRIVER = '''
 import contextlib, io, json, sys, traceback
@@ -144,10 +147,18 @@ def test_bad_command_line(bad_runs, case):
     tmp, res = bad_runs
     rc, out, err = res[case]
     assert rc == 2 and 'Traceback' not in err, err
-    if case.startswith('argparse'): err = err.splitlines()[-1]   # argparse prints its usage first
-    else: assert out == '' and len(err.splitlines()) == 1, err
+    assert out == '' and len(err.splitlines()) == 1, err   # argparse's own errors too: no usage block
     assert err.startswith('proxy-attention: error: ') and BAD[case][1] in err, err
     assert sorted(p.name for p in tmp.iterdir()) == ['dataset', 'driver.py', 'proxy-attention'] and not any((tmp/'dataset').iterdir())
+
+@pytest.mark.newest_fastai
+def test_benchmark_bad_command_line(tmp_path):
+    "`proxy-attention-benchmark` refuses a bad flag value in one line, exit status 2, before measuring anything"
+    (tmp_path/'proxy-attention-benchmark').write_text(console_script('proxy-attention-benchmark'))
+    r = subprocess.run([sys.executable, str(tmp_path/'proxy-attention-benchmark'), '--repeats', 'x'], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path, env=ENV)
+    assert (r.returncode, r.stdout) == (2, ''), r.stderr[-2000:]
+    assert r.stderr == "proxy-attention-benchmark: error: argument --repeats: invalid int value: 'x'\n", r.stderr[-2000:]
 
 @pytest.mark.newest_fastai
 def test_run_logs_each_epoch(capsys):

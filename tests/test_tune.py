@@ -4,12 +4,13 @@ import os, subprocess, sys, pytest
 from pathlib import Path
 optuna = pytest.importorskip('optuna')
 from optuna.trial import TrialState
+from conftest import console_script
 from proxy_attention.tune import tune, tune_report, open_storage, SPACE
 
 SMALL = dict(size=64, epochs=4, bs=32, n=100, num_workers=0, show=False)   # 4: the default schedule's two proxy steps
 CHEAP = {**SPACE, 'smooth': ('choice', (None,))}   # test-time-augmented maps cost 5 CAM passes: not needed to test the study
 
-CONSOLE = 'import sys\nfrom proxy_attention.cli import main\nsys.exit(main())\n'   # what the console script does (exit status = main's value)
+CONSOLE = console_script('proxy-attention')   # what pip's console script does: exit with the entry point's value
 ENV = {**os.environ, 'PYTHONPATH': str(Path(__file__).parents[1])}
 
 def console(tmp_path, *argv, timeout=600):

@@ -21,8 +21,8 @@ from .viz import compare_grid, save_figure
 # %% auto #0
 __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'RESULT_COLS', 'arm_callbacks',
            'data_options', 'run_label', 'EpochTimer', 'code_commit', 'read_results', 'append_rows', 'finished_runs',
-           'check_out', 'finished_runs_explain', 'compare_plan', 'compare', 'sweep_plan', 'sweep', 'final_rows',
-           'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves', 'plot_compare', 'plot_sweep']
+           'check_out', 'check_seeds', 'finished_runs_explain', 'compare_plan', 'compare', 'sweep_plan', 'sweep',
+           'final_rows', 'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves', 'plot_compare', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 # the arms of the proxy pipeline and the setting each fixes: the thesis's feed, random maps (is it the CAM, or any
@@ -161,6 +161,23 @@ def _fit_run(dls, cfg:dict, arm:str, param:str, setting:str, seed:int, cbs:list,
     return learn, rows
 
 # %% ../nbs/07_experiments.ipynb #47d3cbbb
+def check_seeds(seeds) -> list:
+    "The seeds `seeds` names, checked before any work: a count `n` (seeds 0 ... n-1) or distinct integers >= 0"
+    def is_int(s): return isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+    accepted = "a count >= 1 (seeds 0 ... n-1) or a list of distinct integers >= 0"
+    if is_int(seeds):
+        if seeds < 1: raise ValueError(f"`seeds`={seeds} trains nothing: give {accepted}")
+        return list(range(int(seeds)))
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, '__iter__'):
+        raise ValueError(f"`seeds`={seeds!r}: give {accepted}")
+    seeds = list(seeds)
+    if not seeds: raise ValueError(f"`seeds` is empty: give {accepted}")
+    if bad := [s for s in seeds if not is_int(s) or s < 0]:
+        raise ValueError(f"`seeds`: {bad[0]!r} is not a seed; give {accepted}")
+    if dup := sorted({int(s) for s in seeds if seeds.count(s) > 1}):   # a seed twice would pair a run with itself
+        raise ValueError(f"`seeds` names seed {dup[0]} twice ({', '.join(map(str, seeds))}): give {accepted}")
+    return [int(s) for s in seeds]
+
 def _check_dls_kwargs(dls_kwargs:dict):
     proxy = sorted(set(dls_kwargs) & set(inspect.signature(ProxyAttention).parameters) - {'seed'})
     if proxy:
@@ -172,8 +189,8 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
               *, data, arch, epochs, seeds, out, size, bs, lr, pretrained, dls_kwargs:dict,
               explain:tuple=(), n_explain:int=0, explain_methods=('gradcam++',), show:bool=True, grid=None):
     "Run each planned arm for each seed (seeds outer: pairs finish together), append rows, skip finished runs; the rows"
+    seeds = check_seeds(seeds)
     _check_dls_kwargs(dls_kwargs)
-    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     out = check_out(out, data)
     csv, ecsv = out/'results.csv', out/'explain.csv'
     cfg = dict(data=str(data), arch=arch, epochs=int(epochs), size='default' if size is None else int(size), bs=int(bs),

@@ -6,7 +6,7 @@ from scipy import stats
 import proxy_attention.experiments as E
 from proxy_attention.experiments import (compare, sweep, summarize, format_summary, t_interval, verdict, read_results,
                                          finished_runs, plot_compare, plot_sweep, RESULT_COLS, append_rows, arm_callbacks,
-                                         compare_plan, sweep_plan, code_commit)
+                                         compare_plan, sweep_plan, code_commit, check_seeds)
 
 from proxy_attention.core import ProxyAttentionWarning
 
@@ -241,3 +241,17 @@ def test_explanation_intervals_stay_in_each_metric_range():
     s = summarize_explanations(seeds, by='arm').set_index('metric')
     for m, (lo, hi) in METRIC_RANGES.items(): assert lo <= s.loc[m, 'ci_low'] <= s.loc[m, 'ci_high'] <= hi
     assert s.loc['drop_in_confidence', 'ci_high'] == 1.0 and abs(s.loc['drop_in_confidence', 'mean'] - 0.7) < 1e-9
+
+@pytest.mark.parametrize('seeds, match', [(0, 'trains nothing'), (-2, 'trains nothing'), ([0, 2, 0], 'seed 0 twice'),
+                                          ([1, -1], 'not a seed'), ([1.0], 'not a seed'), ([True], 'not a seed'),
+                                          ([], 'empty'), ('012', 'a count'), (None, 'a count')])
+def test_bad_seeds_refused_before_any_work(tmp_path, seeds, match):
+    "compare and sweep refuse a seed list they could not pair, before a folder is made or data loaded"
+    out = tmp_path/'results'
+    with pytest.raises(ValueError, match=match): compare(arms=('baseline',), **{**TINY, 'seeds': seeds, 'out': out})
+    with pytest.raises(ValueError, match=match): sweep('threshold', [0.5], **{**TINY, 'seeds': seeds, 'out': out})
+    assert not out.exists()
+
+def test_check_seeds():
+    assert check_seeds(2) == [0, 1] and check_seeds((3, 1)) == [3, 1] and check_seeds(np.arange(2)) == [0, 1]
+    assert all(type(s) is int for s in check_seeds(np.arange(2)))

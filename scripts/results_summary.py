@@ -3,12 +3,13 @@ differences to the baseline and (where it ran) to the random-map control, epochs
 and the explainability metrics. Reads a results folder (default: results/); trains nothing. With --figures, also the
 accuracy per epoch of each folder's arms (or swept values) as images/<folder>.png.
 Usage: python scripts/results_summary.py [--figures] [results/flowers12 ...]"""
-import sys
+import inspect, sys
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import (read_results, summarize, format_summary, epochs_to_reach, final_rows, plot_compare,
                                          plot_sweep)
 from proxy_attention.stats import markdown_table
+from proxy_attention.callback import ProxyAttention
 from proxy_attention.metrics import summarize_explanations
 
 def ci(m, lo, hi, d=3): return f"{m:.{d}f}" + ('' if pd.isna(lo) else f" [{lo:.{d}f}, {hi:.{d}f}]")
@@ -54,7 +55,33 @@ def figure(folder:Path):
     save = root/'images'/f"{folder.name}.png"
     if not params: plot_compare(res, save=save)
     elif len(params) == 1: plot_sweep(res, params[0], save=save)
-    else: return print(f"no figure for {folder}: several swept settings ({', '.join(params)})")
+    else:   # one setting at a time against the same baseline (the thesis's hyperparameter figures): a panel each
+        import matplotlib.pyplot as plt
+        from proxy_attention.viz import save_figure
+        fig, axs = plt.subplots(2, len(params), figsize=(4.6 * len(params), 7), squeeze=False,
+                                gridspec_kw=dict(height_ratios=[3, 2]))
+        s = summarize(res)
+        defaults = s[(s['arm'] == 'proxy') & (s['param'] == 'none')]
+        for p, ax, dx in zip(params, axs[0], axs[1]):
+            plot_sweep(res, p, ax=ax); ax.set_title(f"by {p}", fontsize=10); ax.set_ylim(0, 1)
+            # below: final accuracy minus the baseline's, paired by seed, each value with its 95% CI
+            default = inspect.signature(ProxyAttention).parameters[p].default
+            d = pd.concat([defaults.assign(setting='default' if default is None else f"{default} (default)"),
+                           s[s['param'] == p]])
+            key = pd.to_numeric(d['setting'].str.replace(' (default)', ''), errors='coerce')
+            if key.notna().all(): d = d.iloc[key.argsort()]   # values in order, where they are numbers
+            y = range(len(d))
+            lo, hi = (d['diff'] - d['diff_low']).fillna(0), (d['diff_high'] - d['diff']).fillna(0)
+            dx.errorbar(d['diff'] * 100, y, xerr=[lo * 100, hi * 100], fmt='o', capsize=3)
+            dx.axvline(0, color='gray', lw=1); dx.set_yticks(list(y), [f"{p}={v}" for v in d['setting']])
+            dx.set_xlabel('final accuracy minus baseline (points, paired 95% CI)', fontsize=9); dx.grid(alpha=0.3)
+        n = final_rows(res).groupby(['arm', 'param', 'setting'])['seed'].nunique()
+        seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
+        fig.suptitle(f"{Path(str(res['data'].iloc[0])).name}, {res['arch'].iloc[0]} from scratch, {res['size'].iloc[0]} px: "
+                     f"accuracy per epoch, mean and 95% CI over {seeds} seeds", fontsize=11)
+        lims = [dx.get_xlim() for dx in axs[1]]
+        for dx in axs[1]: dx.set_xlim(min(l[0] for l in lims), max(l[1] for l in lims))
+        fig.tight_layout(); save_figure(fig, save)
     print(f"\n![{folder.name}: accuracy per epoch](images/{save.name})")
 
 root = Path(__file__).parents[1]

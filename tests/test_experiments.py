@@ -255,3 +255,10 @@ def test_bad_seeds_refused_before_any_work(tmp_path, seeds, match):
 def test_check_seeds():
     assert check_seeds(2) == [0, 1] and check_seeds((3, 1)) == [3, 1] and check_seeds(np.arange(2)) == [0, 1]
     assert all(type(s) is int for s in check_seeds(np.arange(2)))
+
+def test_sweep_legend_names_the_default(first):
+    "The proxy run at the defaults is labelled by the default's value, or as the default schedule where that is None"
+    _, df = first
+    legend = lambda fig: [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend(plot_sweep(df, 'threshold')) == ['baseline', 'threshold=0.85 (default)']
+    assert legend(plot_sweep(df, 'schedule')) == ['baseline', 'schedule=default']

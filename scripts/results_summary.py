@@ -21,7 +21,8 @@ def report(folder:Path):
         opts = '' if r['data_options'] == 'none' else f", {r['data_options'].replace(';', ', ')}"
         fin = final_rows(g)
         commits = sorted(set(fin['commit'].dropna().astype(str))) or ['not recorded']
-        print(f"\n**{Path(str(data)).name}**: {r['arch']} from scratch, {r['size']} px{opts}, {r['epochs']} epochs of "
+        where = '' if folder.name == Path(str(data)).name else f" (`{folder.name}/`)"   # flowers12-hyper is flowers12 too
+        print(f"\n**{Path(str(data)).name}**{where}: {r['arch']} from scratch, {r['size']} px{opts}, {r['epochs']} epochs of "
               f"fit_one_cycle (lr {r['lr']}, bs {r['bs']}), seeds {sorted(set(fin['seed']))}, commit {', '.join(commits)}\n")
         t = format_summary(summarize(g)).drop(columns=['data', 'arch'])
         if 'randomcam' in set(g['arm']):

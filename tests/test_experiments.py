@@ -262,3 +262,22 @@ def test_sweep_legend_names_the_default(first):
     legend = lambda fig: [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend(plot_sweep(df, 'threshold')) == ['baseline', 'threshold=0.85 (default)']
     assert legend(plot_sweep(df, 'schedule')) == ['baseline', 'schedule=default']
+
+def test_results_summary_draws_a_panel_per_swept_setting(first, tmp_path):
+    "scripts/results_summary.py on a folder of several sweeps: its tables, and one figure with a panel per setting"
+    import shutil
+    from PIL import Image
+    out, _ = first
+    root = Path(__file__).parents[1]
+    (tmp_path/'scripts').mkdir(); shutil.copy(root/'scripts'/'results_summary.py', tmp_path/'scripts')   # images/ of tmp_path
+    hyper = tmp_path/'results'/'hyper'; hyper.mkdir(parents=True); shutil.copy(out/'results.csv', hyper)
+    with too_short():
+        sweep('threshold', [0.5], out=hyper, **TINY); sweep('subset', [0.8], out=hyper, **TINY)
+    r = subprocess.run([sys.executable, 'scripts/results_summary.py', '--figures', 'results/hyper'], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300, env={**os.environ, 'PYTHONPATH': str(root)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '**digits** (`hyper/`)' in r.stdout and '| proxy | threshold | 0.5 | 2 |' in r.stdout, r.stdout
+    assert '![hyper: accuracy per epoch](images/hyper.png)' in r.stdout
+    plot_compare(read_results(out/'results.csv'), save=tmp_path/'one.png')   # one panel, for scale
+    (w, h), (w1, h1) = Image.open(tmp_path/'images'/'hyper.png').size, Image.open(tmp_path/'one.png').size
+    assert w > 1.4 * w1 and h > 1.4 * h1, ((w, h), (w1, h1))   # two panels side by side, curves above differences

@@ -23,6 +23,7 @@ from .callback import ProxyAttention
 from .cams import find_target_layer
 from .data import arrays_dls, folder_dls, digits_dls
 from .tune import tune, SPACE
+from .cli import run_script
 
 # %% auto #0
 __all__ = ['IMAGENET', 'train_step_fn', 'proxy_step_fn', 'thesis_step_fn', 'bench_steps', 'bench_epochs', 'bench_fit',
@@ -337,6 +338,5 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
     # returns nothing: the console script passes the return value to `sys.exit`, which exits 1 on anything but None
 
 def cli():
-    "The `proxy-attention-benchmark` console script: `main` on the command line; a bad command line is one line, exit status 2"
-    from proxy_attention.cli import run_script
+    "The `proxy-attention-benchmark` console script: `main` on the command line; a bad one is one line, exit status 2"
     return run_script(main, 'proxy-attention-benchmark')

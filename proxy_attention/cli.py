@@ -216,7 +216,7 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
     # the console script exits with `main()`'s value: results are for `run_pair` / `compare` / `sweep` to return
 
 def run_script(func, prog:str):
-    "Parse `sys.argv` for the `call_parse` function `func` and call it, with every bad command line one line and exit status 2"
+    "Parse `sys.argv` for the `call_parse` function `func` and call it; every bad command line: one line, exit status 2"
     f = getattr(func, '__wrapped__', func)   # the function `call_parse` wraps
     p = anno_parser(f, prog=prog)
     # argparse's own errors (`--epochs two`) print the usage block first: one line instead, as `check_args` errors are
@@ -233,4 +233,5 @@ def cli():
 # %% ../nbs/04_cli.ipynb #5a1c0e2f
 #| eval: false
 if __name__ == '__main__':   # `python -m proxy_attention.cli`: the console script
-    sys.exit(cli() if callable(main) else main)   # fastcore < 1.6's `call_parse` has already run `main` and bound its result
+    # fastcore < 1.6's `call_parse` has already run `main` and bound its result
+    sys.exit(cli() if callable(main) else main)

@@ -499,7 +499,8 @@ def plot_sweep(df:pd.DataFrame, # Rows of `sweep` (its baseline included)
     def label(arm, p, s):   # None for rows of other runs
         if arm == 'baseline': return 'baseline'
         st = _settings_of(p, s)
-        v = st.pop(param, "default" if default is None else f"{default} (default)")   # schedule=None: the default schedule
+        # schedule=None is the default schedule
+        v = st.pop(param, "default" if default is None else f"{default} (default)")
         return f"{param}={v}" if arm == 'proxy' and st == user else None
     df = df.assign(label=[label(*r) for r in zip(df['arm'], df['param'].astype(str),
                                                  df['setting'].astype(str))]).dropna(subset=['label'])

@@ -22,7 +22,8 @@ from .viz import compare_grid, save_figure
 __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'RESULT_COLS', 'arm_callbacks',
            'data_options', 'run_label', 'EpochTimer', 'code_commit', 'read_results', 'append_rows', 'finished_runs',
            'check_out', 'check_seeds', 'finished_runs_explain', 'compare_plan', 'compare', 'sweep_plan', 'sweep',
-           'final_rows', 'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves', 'plot_compare', 'plot_sweep']
+           'final_rows', 'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves', 'plot_compare',
+           'default_label', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 # the arms of the proxy pipeline and the setting each fixes: the thesis's feed, random maps (is it the CAM, or any
@@ -488,19 +489,23 @@ def plot_compare(df:pd.DataFrame, # Rows of `compare` for one dataset and model
              f"(mean, 95% CI over {n} seeds)")
     return plot_curves(df, ['arm'], metric, title, save, ax)
 
+def default_label(param:str # A `ProxyAttention` setting, e.g. one of `SWEEP_PARAMS`
+                 ) -> str:
+    "How legends and tables name `param` at its default: `0.85 (default)`, or `default` where the default is `None` (the schedule)"
+    default = inspect.signature(ProxyAttention).parameters[param].default
+    return "default" if default is None else f"{default} (default)"
+
 def plot_sweep(df:pd.DataFrame, # Rows of `sweep` (its baseline included)
                param:str, # The swept setting
                save=None, metric:str='accuracy', ax=None,
                settings:dict|None=None # The other settings of that `sweep` (None: the defaults)
               ):
     "Accuracy per epoch for each value of `param` and the baseline, 95% CI bands (as the thesis's by-setting figures)"
-    default = inspect.signature(ProxyAttention).parameters[param].default
     user = {k: _setting_text(v) for k, v in proxy_settings(**(settings or {})).items()}
     def label(arm, p, s):   # None for rows of other runs
         if arm == 'baseline': return 'baseline'
         st = _settings_of(p, s)
-        # schedule=None is the default schedule
-        v = st.pop(param, "default" if default is None else f"{default} (default)")
+        v = st.pop(param, default_label(param))
         return f"{param}={v}" if arm == 'proxy' and st == user else None
     df = df.assign(label=[label(*r) for r in zip(df['arm'], df['param'].astype(str),
                                                  df['setting'].astype(str))]).dropna(subset=['label'])

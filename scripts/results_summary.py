@@ -3,13 +3,12 @@ differences to the baseline and (where it ran) to the random-map control, epochs
 and the explainability metrics. Reads a results folder (default: results/); trains nothing. With --figures, also the
 accuracy per epoch of each folder's arms (or swept values) as images/<folder>.png.
 Usage: python scripts/results_summary.py [--figures] [results/flowers12 ...]"""
-import inspect, sys
+import sys
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import (read_results, summarize, format_summary, epochs_to_reach, final_rows, plot_compare,
-                                         plot_sweep)
+                                         plot_sweep, default_label)
 from proxy_attention.stats import markdown_table
-from proxy_attention.callback import ProxyAttention
 from proxy_attention.metrics import summarize_explanations
 
 def ci(m, lo, hi, d=3): return f"{m:.{d}f}" + ('' if pd.isna(lo) else f" [{lo:.{d}f}, {hi:.{d}f}]")
@@ -66,8 +65,7 @@ def figure(folder:Path):
         for p, ax, dx in zip(params, axs[0], axs[1]):
             plot_sweep(res, p, ax=ax); ax.set_title(f"by {p}", fontsize=10); ax.set_ylim(0, 1)
             # below: final accuracy minus the baseline's, paired by seed, each value with its 95% CI
-            default = inspect.signature(ProxyAttention).parameters[p].default
-            d = pd.concat([defaults.assign(setting='default' if default is None else f"{default} (default)"),
+            d = pd.concat([defaults.assign(setting=default_label(p)),
                            s[s['param'] == p]])
             key = pd.to_numeric(d['setting'].str.replace(' (default)', ''), errors='coerce')
             if key.notna().all(): d = d.iloc[key.argsort()]   # values in order, where they are numbers

@@ -22,7 +22,7 @@ from .viz import compare_grid, save_figure
 __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'RESULT_COLS', 'arm_callbacks',
            'data_options', 'run_label', 'EpochTimer', 'code_commit', 'read_results', 'append_rows', 'finished_runs',
            'check_out', 'check_seeds', 'finished_runs_explain', 'compare_plan', 'compare', 'sweep_plan', 'sweep',
-           'final_rows', 'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves', 'plot_compare',
+           'final_rows', 'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare',
            'default_label', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
@@ -474,6 +474,13 @@ def _data_name(data) -> str:
     "A dataset as a figure names it: a folder by its name, not its path ('../shared/data/flowers12' -> 'flowers12')"
     return Path(str(data)).name or str(data)
 
+def seeds_text(df:pd.DataFrame, # Result rows
+               by=('arm', 'param', 'setting') # What one run of several seeds is
+              ) -> str:
+    "How many seeds a figure's title says its curves average: `3`, or `3-5` where some runs have more seeds than others"
+    n = df.groupby(list(by))['seed'].nunique()
+    return f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
+
 def plot_compare(df:pd.DataFrame, # Rows of `compare` for one dataset and model
                  save=None, # PNG path (e.g. 'images/digits_resnet18.png'); nothing is written if None
                  metric:str='accuracy', ax=None,
@@ -483,10 +490,9 @@ def plot_compare(df:pd.DataFrame, # Rows of `compare` for one dataset and model
     user = proxy_settings(**(settings or {}))
     want = {a: run_label(_arm_settings(a, user)) for a in ARMS}
     df = df[[want.get(a) == (p, s) for a, p, s in zip(df['arm'], df['param'].astype(str), df['setting'].astype(str))]]
-    n = df.groupby('arm')['seed'].nunique().min()
     note = f" ({_settings_note(user)})" if user else ''
     title = (f"{_data_name(df['data'].iloc[0])}, {df['arch'].iloc[0]}{note}: {metric} per epoch "
-             f"(mean, 95% CI over {n} seeds)")
+             f"(mean, 95% CI over {seeds_text(df)} seeds)")
     return plot_curves(df, ['arm'], metric, title, save, ax)
 
 def default_label(param:str # A `ProxyAttention` setting, e.g. one of `SWEEP_PARAMS`

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import (read_results, summarize, format_summary, epochs_to_reach, final_rows, plot_compare,
-                                         plot_sweep, default_label)
+                                         plot_sweep, default_label, seeds_text)
 from proxy_attention.stats import markdown_table
 from proxy_attention.metrics import summarize_explanations
 
@@ -74,8 +74,7 @@ def figure(folder:Path):
             dx.errorbar(d['diff'] * 100, y, xerr=[lo * 100, hi * 100], fmt='o', capsize=3)
             dx.axvline(0, color='gray', lw=1); dx.set_yticks(list(y), [f"{p}={v}" for v in d['setting']])
             dx.set_xlabel('final accuracy minus baseline (points, paired 95% CI)', fontsize=9); dx.grid(alpha=0.3)
-        n = final_rows(res).groupby(['arm', 'param', 'setting'])['seed'].nunique()
-        seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
+        seeds = seeds_text(final_rows(res))
         fig.suptitle(f"{Path(str(res['data'].iloc[0])).name}, {res['arch'].iloc[0]} from scratch, {res['size'].iloc[0]} px: "
                      f"accuracy per epoch, mean and 95% CI over {seeds} seeds", fontsize=11)
         lims = [dx.get_xlim() for dx in axs[1]]

@@ -4,7 +4,7 @@ import sys, time, warnings
 warnings.filterwarnings('ignore')
 import torch
 torch.set_num_threads(1)
-from proxy_attention.experiments import compare, sweep, summarize, format_summary, plot_compare, plot_sweep, read_results
+from proxy_attention.experiments import compare, sweep, summarize, format_summary, plot_compare, plot_sweep
 
 OUT, IMG = 'results', 'images'
 # these folders were begun under the every-epoch feeding, the library's default then: they go on with it

@@ -24,7 +24,7 @@ Stages, in the order worth running them:
   smooth        proxy attention with smoothed maps (smooth='aug', 'eigen') on flowers12, the flowers stage's runs
   tune          an Optuna study on flowers12 (128 px, 20 epochs, 30 trials, pruned) into results/tune-flowers12
 On a GPU: add --size 224 (the thesis's resolution) and the whole matrix takes minutes."""
-import argparse, sys, time
+import argparse, time
 from pathlib import Path
 import torch
 
@@ -71,7 +71,7 @@ def main():
     # the matrix was begun under the every-epoch feeding, the library's default then: its runs go on with it (the
     # thesisfeed arm is the thesis's feeding, the default since)
     common = dict(arch='resnet18', bs=64, lr=2e-3, num_workers=0, defaults=dict(feed='every_epoch'))
-    flowers = dict(data=FLOWERS, size=a.size, epochs=30, out=f'results/flowers12', **common)
+    flowers = dict(data=FLOWERS, size=a.size, epochs=30, out='results/flowers12', **common)
     for stage in a.stages:
         t = time.time()
         if stage == 'flowers':

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_callback.ipynb #4f8e9002
 from __future__ import annotations
-import copy, inspect, math, time, warnings
+import inspect, math, time, warnings
 import torch, torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch, store_attr
@@ -13,7 +13,7 @@ from fastai.callback.schedule import LRFinder
 from fastai.callback.mixup import MixHandler
 from .core import (check_fraction, check_choice, check_schedule, parse_schedule,
                                   proxy_images, REPLACEMENTS,
-                                  ProxyAttentionWarning, AdaptiveSchedule, Plateau, Mistakes, warmup_epochs)
+                                  ProxyAttentionWarning)
 from .cams import compute_cams, find_target_layer, CAM_METHODS, SMOOTHINGS
 from .trackers import log_proxy_step
 from .pixels import PixelSpace, unwrap_model, all_ranks_sum, is_rank0
@@ -67,8 +67,7 @@ class ProxyAttention(Callback):
                  # Smoothed maps: None, 'aug' (test-time flips and scalings), 'eigen' (first principal component)
                  smooth:str|None=None,
                  replacement:str='blend', # What a salient pixel becomes, one of `REPLACEMENTS`
-                 # Thesis list `[5,'p',9,'p',4]`, an int k (every k epochs), None (thesis default scaled), 'plateau',
-                 # 'mistakes'
+                 # Thesis list `[5,'p',9,'p',4]`, an int k (every k epochs), None (thesis default scaled)
                  schedule=None,
                  # Epochs that train on the pool: 'proxy_epochs' (thesis: each on the earlier steps' proxy images) or
                  # 'every_epoch' after a proxy step
@@ -92,8 +91,8 @@ class ProxyAttention(Callback):
 
     def _init_state(self):
         super()._init_state()
-        self.pool_x = self.pool_y = self.preview = self._target = self._pixels = self._adaptive = self._why = None
-        self._collected, self._plan, self._train_wrong, self._train_seen = [], None, 0, 0
+        self.pool_x = self.pool_y = self.preview = self._target = self._pixels = None
+        self._collected, self._plan = [], None
 
     def __repr__(self):
         "The settings that differ from the defaults, as code to paste"
@@ -114,10 +113,7 @@ def _start_fit(self:ProxyAttention):
     self._pending, self._checked = False, False
     self._init_state()
     self.flags = parse_schedule(self.schedule, self.n_epoch)
-    # the user's object stays as given
-    self._adaptive = copy.deepcopy(self.schedule) if isinstance(self.schedule, AdaptiveSchedule) else None
-    if self._adaptive is not None: self._start_adaptive()
-    elif self.schedule is None and not any(self.flags):
+    if self.schedule is None and not any(self.flags):
         warnings.warn(f"a {self.n_epoch}-epoch fit is too short for the default schedule (no proxy step in the first "
                       "or the last epoch): this fit makes no proxy images; pass `schedule=` to place one",
                       ProxyAttentionWarning)
@@ -127,7 +123,7 @@ def _start_fit(self:ProxyAttention):
     self.history, self.seen = [], []
     # a wrong name fails now, not epochs later
     if isinstance(self.layer, str): find_target_layer(unwrap_model(self.model), layer=self.layer, method=self.method)
-    if self._adaptive is None and (note := unfed_note(self.flags, self.feed)):
+    if note := unfed_note(self.flags, self.feed):
         warnings.warn(note, ProxyAttentionWarning)
 
 def unfed_note(flags:list, # Proxy-epoch flags of a fit (`parse_schedule`)
@@ -140,47 +136,11 @@ def unfed_note(flags:list, # Proxy-epoch flags of a fit (`parse_schedule`)
             "feed='every_epoch' or a schedule with two or more proxy steps")
 
 @patch
-def _start_adaptive(self:ProxyAttention):
-    "An adaptive schedule's fit: the values it reads exist, or the fit stops before training"
-    self._adaptive.reset(self.n_epoch)
-    names = _recorded_names(self.learn)
-    if isinstance(self._adaptive, Plateau) and self._adaptive.monitor not in names:
-        raise ValueError(f"`schedule`={self._adaptive!r} monitors {self._adaptive.monitor!r}, which this learner does "
-                         f"not record; it records {', '.join(names) or 'nothing'}")
-    if isinstance(self._adaptive, Mistakes) and not {'error_rate', 'accuracy'} & set(names):
-        raise ValueError(f"`schedule`={self._adaptive!r} compares training and validation error: give the learner an "
-                         f"`accuracy` or `error_rate` metric (it records {', '.join(names) or 'nothing'})")
-    if warmup_epochs(self._adaptive.warmup, self.n_epoch) > self.n_epoch - 2:
-        warnings.warn(f"a {self.n_epoch}-epoch fit is too short for `schedule`={self._adaptive!r} (no proxy step "
-                      "before its warm-up or in the last epoch): this fit makes no proxy images", ProxyAttentionWarning)
-
-def _recorded_names(learn) -> list:
-    "Names of the values fastai's `Recorder` keeps per epoch (train_loss, valid_loss, metrics)"
-    rec = getattr(learn, 'recorder', None)
-    return [] if rec is None else [n for n in rec.metric_names[1:] if n != 'time']
-
-@patch
-def last_epoch_values(self:ProxyAttention) -> dict:
-    "The last epoch's values by name: the recorder's, `train_error` (mistakes in the batches trained on), `valid_error`"
-    rec = getattr(self.learn, 'recorder', None)
-    if rec is None or not rec.values or self.epoch == 0: return {}
-    vals = dict(zip(_recorded_names(self.learn), map(float, rec.values[-1])))
-    if self._train_seen: vals['train_error'] = float(self._train_wrong) / self._train_seen
-    if 'error_rate' in vals: vals['valid_error'] = vals['error_rate']
-    elif 'accuracy' in vals: vals['valid_error'] = 1 - vals['accuracy']
-    return vals
-
-@patch
 def before_train(self:ProxyAttention):
     "Start the fit at its first training phase; is this a proxy epoch? Plan which pool images go into its batches"
     if self._pending: self._start_fit()
-    self._why = 'schedule' if self.flags[self.epoch] else None
-    if self._adaptive is not None:
-        self._why = self._adaptive.decide(self.epoch, self.last_epoch_values())
-        self.flags[self.epoch] = self._why is not None
     self.collecting = self.flags[self.epoch]
     self._collected, self._n_wrong, self._n_source, self._n_buffered, self._injected = [], 0, 0, 0, None
-    self._train_wrong = self._train_seen = 0
     if self.collecting:  # the most images this step can keep: subset of every training sample, at most max_images
         self._cap = _n_kept(self.subset, len(self.dls.train) * self.dls.train.bs, self.max_images)
     self.seen.append(0)
@@ -247,15 +207,15 @@ def _check_first_batch(self:ProxyAttention):
                          f"got {type(y).__name__} of shape {tuple(getattr(y, 'shape', ()))} and dtype "
                          f"{getattr(y, 'dtype', None)} (multi-label or regression targets are not supported)")
     # one dry forward on one image: a model with nothing to explain fails at the first batch
-    if any(self.flags) or self._adaptive is not None:
+    if any(self.flags):
         self._target = find_target_layer(unwrap_model(self.model), x[:1], self.layer, method=self.method)
     self._checked = True
 
 # %% ../nbs/03_callback.ipynb #d06e3c52
 @patch
 def after_pred(self:ProxyAttention):
-    "Count the batch's mistakes; in a proxy epoch keep its `source` images (not proxies fed in), as many as a step uses"
-    if not (self.collecting or self._adaptive is not None): return
+    "In a proxy epoch: count the batch's mistakes, keep its `source` images (not proxies fed in), up to a step's need"
+    if not self.collecting: return
     pred = self.pred[0] if isinstance(self.pred, (tuple, list)) else self.pred
     if pred.ndim != 2:
         raise ValueError(f"ProxyAttention needs class scores (N, n_classes) from the model, got shape "
@@ -265,10 +225,6 @@ def after_pred(self:ProxyAttention):
         wrong, own = pred.argmax(-1) != y, torch.ones(len(y), dtype=torch.bool, device=y.device)
         if self._injected is not None: own[self._injected] = False
         wrong &= own
-        # kept on the model's device: no GPU-to-CPU sync per batch (read once, before the next epoch)
-        self._train_wrong = self._train_wrong + wrong.sum()
-        self._train_seen += len(y) - (0 if self._injected is None else len(self._injected))
-        if not self.collecting: return
         pick = wrong if self.source == 'wrong' else own & ~wrong if self.source == 'right' else own
         n = int(pick.sum())
         self._n_wrong, self._n_source = self._n_wrong + int(wrong.sum()), self._n_source + n
@@ -360,7 +316,7 @@ def _record(self:ProxyAttention, made:int, start:float):
     fresh, pool = made > 0, 0 if self.pool_x is None else len(self.pool_x)   # fresh: `preview` is this step's
     wrong, kept, made, pool = map(int, all_ranks_sum([self._n_wrong, made, made, pool]))
     rec = dict(epoch=self.epoch, wrong=wrong, kept=kept, made=made, pool=pool,
-               seconds=round(time.perf_counter() - start, 3), why=self._why)
+               seconds=round(time.perf_counter() - start, 3))
     self.history.append(rec)
     if self.verbose and is_rank0(): self._report(rec)
     log_proxy_step(self.learn, rec, self.preview if fresh else None)
@@ -395,4 +351,4 @@ def after_fit(self:ProxyAttention):
 def proxy_summary(self:ProxyAttention):
     "The proxy steps of the last fit as a DataFrame"
     import pandas as pd
-    return pd.DataFrame(self.history, columns=['epoch', 'wrong', 'kept', 'made', 'pool', 'seconds', 'why'])
+    return pd.DataFrame(self.history, columns=['epoch', 'wrong', 'kept', 'made', 'pool', 'seconds'])

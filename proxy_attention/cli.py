@@ -157,8 +157,7 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          bs:int=64, # Batch size
          lr:float=2e-3, # Maximum learning rate of the one-cycle schedule
          seed:int=None, # run: seed of the split, the weights, the batch order and the proxy selection (default 42)
-         # Proxy schedule: '5,p,9,p,4', an int k (every k epochs), plateau or mistakes (adaptive); default: the thesis
-         # schedule scaled to --epochs
+         # Proxy schedule: '5,p,9,p,4' or an int k (every k epochs); default: the thesis schedule scaled to --epochs
          schedule:str=None,
          threshold:float=None, # CAM value above which pixels are down-weighted (default 0.85)
          weight:float=None, # Down-weighting strength of 'blend' (default 0.1)
@@ -174,8 +173,8 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          pretrained:bool=False, # Start from pretrained weights (needs a download)
          # compare/sweep: seeds 0..seeds-1, each sets the split or subset, the weights and the batch order (default 3)
          seeds:int=None,
-         # compare: comma-separated arms of baseline, proxy, thesisfeed, randomcam, plateau, mistakes, rightsource,
-         # allsource, mixup, cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the proxy-pipeline arms
+         # compare: comma-separated arms of baseline, proxy, thesisfeed, randomcam, rightsource, allsource, mixup,
+         # cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the proxy-pipeline arms
          arms:str=None,
          out:str=None, # compare/sweep: folder of results.csv, appended, finished runs skipped (default results)
          # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method, feed, smooth, source)

@@ -4,14 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #b3b75cc8
 from __future__ import annotations
-import ast, math, numbers
+import math, numbers
 import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['ADAPTIVE', 'REPLACEMENTS', 'ProxyAttentionWarning', 'check_fraction', 'check_choice', 'default_schedule',
-           'flags_to_schedule', 'warmup_epochs', 'AdaptiveSchedule', 'Plateau', 'Mistakes', 'check_schedule',
-           'parse_schedule', 'proxy_images']
+__all__ = ['REPLACEMENTS', 'ProxyAttentionWarning', 'check_fraction', 'check_choice', 'default_schedule', 'flags_to_schedule',
+           'warmup_epochs', 'check_schedule', 'parse_schedule', 'proxy_images']
 
 # %% ../nbs/00_core.ipynb #de92b6c4
 class ProxyAttentionWarning(UserWarning):
@@ -51,116 +50,15 @@ def flags_to_schedule(flags) -> list:
 
 # %% ../nbs/00_core.ipynb #42242eb9
 def warmup_epochs(warmup, n_epoch:int) -> int:
-    "Epochs before the first adaptive proxy step: `warmup`, or the thesis's 5 of 40 scaled to the fit (at least 1)"
+    "Epochs before the first proxy step in the thesis's proportions: `warmup`, or 5/40 of the fit (at least 1)"
     return max(1, round(n_epoch * 5 / 40)) if warmup is None else warmup
 
-def _check_int(name:str, value, low:int, none_ok:bool=False):
-    if value is None and none_ok: return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"`{name}` must be an int >= {low}{' or None' if none_ok else ''}, got {value!r}")
-    return int(value)
-
-class AdaptiveSchedule:
-    "Base of the schedules that decide during the fit: `decide` is asked before each epoch with the last epoch's values"
-    _defaults = {}
-    def __init__(self, **kwargs):
-        for k, v in {**self._defaults, **kwargs}.items(): setattr(self, k, v)
-        self.reset(0)
-    def __repr__(self):
-        args = [f"{k}={getattr(self, k)!r}" for k, d in self._defaults.items() if getattr(self, k) != d]
-        return f"{type(self).__name__}({', '.join(args)})"
-    def __str__(self):
-        "As the command line takes it: 'plateau', or 'plateau(patience=3)'"
-        name = type(self).__name__
-        return name.lower() + ('' if repr(self).endswith('()') else repr(self)[len(name):])
-    def __eq__(self, other):
-        return type(self) is type(other) and all(getattr(self, k) == getattr(other, k) for k in self._defaults)
-    __hash__ = None
-    def reset(self, n_epoch:int):
-        "Start a fit of `n_epoch` epochs"
-        self.n_epoch, self.steps, self.last_step = n_epoch, 0, None
-    def allowed(self, epoch:int) -> bool:
-        "Whether `epoch` may be a proxy epoch at all: after the warm-up, not the last epoch, steps left"
-        return warmup_epochs(self.warmup, self.n_epoch) <= epoch <= self.n_epoch - 2 and self.steps < self.max_steps
-    def decide(self, epoch:int, values:dict) -> str|None:
-        "Why `epoch` is a proxy epoch, or `None`; `values`: the last epoch's values by name (empty before the first)"
-        why = self.criterion(epoch, values)
-        if why is not None and self.allowed(epoch):
-            self.steps, self.last_step = self.steps + 1, epoch
-            return why
-        return None
-
-class Plateau(AdaptiveSchedule):
-    "A proxy step when `monitor` has not improved for `patience` epochs (as `ReduceLROnPlateau`), at most `max_steps`"
-    _defaults = dict(monitor='valid_loss', patience=2, max_steps=4, warmup=None, min_delta=0.0)
-    def __init__(self,
-                 # A recorder value by name: 'valid_loss', 'train_loss' or a metric ('accuracy', ...)
-                 monitor:str='valid_loss',
-                 patience:int=2, # Epochs without improvement before a proxy step; counted again after each step
-                 max_steps:int=4, # At most this many proxy steps in a fit (the thesis's schedules have 4)
-                 # No proxy step before this epoch; None: 5/40 of the fit, as the thesis's schedules
-                 warmup:int|None=None,
-                 min_delta:float=0.0, # An improvement smaller than this does not count
-                ):
-        if not isinstance(monitor, str) or not monitor:
-            raise ValueError(f"`monitor` must be a recorder value's name like 'valid_loss', got {monitor!r}")
-        _check_int('patience', patience, 1)
-        _check_int('max_steps', max_steps, 1)
-        _check_int('warmup', warmup, 1, none_ok=True)
-        if not isinstance(min_delta, numbers.Real) or isinstance(min_delta, bool) or min_delta < 0:
-            raise ValueError(f"`min_delta` must be a number >= 0, got {min_delta!r}")
-        super().__init__(monitor=monitor, patience=patience, max_steps=max_steps, warmup=warmup, min_delta=min_delta)
-    # fastai's `TrackerCallback` rule
-    @property
-    def lower_is_better(self) -> bool: return 'loss' in self.monitor or 'error' in self.monitor
-    def reset(self, n_epoch:int):
-        super().reset(n_epoch)
-        self.best, self.wait = None, 0
-    def criterion(self, epoch:int, values:dict) -> str|None:
-        if self.monitor not in values: return None   # before the first epoch
-        v = float(values[self.monitor])
-        better = self.best is None or (v < self.best - self.min_delta if self.lower_is_better
-                                       else v > self.best + self.min_delta)
-        if better: self.best, self.wait = v, 0
-        else: self.wait += 1
-        if self.wait < self.patience: return None
-        if not self.allowed(epoch): return None
-        self.wait = 0
-        return f"{self.monitor} {v:.4g} has not improved on {self.best:.4g} for {self.patience} epochs"
-
-class Mistakes(AdaptiveSchedule):
-    "A proxy step while training error >= `ratio` x validation error, at most `max_steps`, `gap` epochs apart"
-    _defaults = dict(ratio=0.5, max_steps=4, warmup=None, gap=None)
-    def __init__(self,
-                 ratio:float=0.5, # Step while training error >= ratio x validation error (mistakes left to learn from)
-                 max_steps:int=4, # At most this many proxy steps in a fit
-                 warmup:int|None=None, # No proxy step before this epoch; None: 5/40 of the fit
-                 # At least this many epochs between steps; None: the rest of the fit over `max_steps`
-                 gap:int|None=None,
-                ):
-        if not isinstance(ratio, numbers.Real) or isinstance(ratio, bool) or not ratio > 0:
-            raise ValueError(f"`ratio` must be a number > 0, got {ratio!r}")
-        _check_int('max_steps', max_steps, 1)
-        _check_int('warmup', warmup, 1, none_ok=True)
-        _check_int('gap', gap, 1, none_ok=True)
-        super().__init__(ratio=float(ratio), max_steps=max_steps, warmup=warmup, gap=gap)
-    def criterion(self, epoch:int, values:dict) -> str|None:
-        if 'train_error' not in values or 'valid_error' not in values: return None
-        gap = self.gap or max(1, (self.n_epoch - warmup_epochs(self.warmup, self.n_epoch)) // self.max_steps)
-        if self.last_step is not None and epoch - self.last_step < gap: return None
-        tr, va = float(values['train_error']), float(values['valid_error'])
-        if tr < self.ratio * va: return None
-        return f"training error {tr:.3f} >= {self.ratio:g} x validation error {va:.3f}"
-
-ADAPTIVE = {'plateau': Plateau, 'mistakes': Mistakes}
 
 # %% ../nbs/00_core.ipynb #2e2df6c3
 def check_schedule(schedule):
-    "`schedule` in normal form: `None`, an int >= 1, a list of ints >= 0 and `'p'`, or an `AdaptiveSchedule`"
-    if isinstance(schedule, AdaptiveSchedule): return schedule
+    "`schedule` in normal form: `None`, an int >= 1, or a list of ints >= 0 and `'p'`"
     if isinstance(schedule, str):
         s = schedule.strip()
-        if s.lower().split('(')[0].strip() in ADAPTIVE: return _adaptive_from_text(s)
         schedule = int(s) if s.isdigit() else [int(t) if t.isdigit() else t for t in s.replace(',', ' ').split()]
     if schedule is None: return None
     if isinstance(schedule, numbers.Integral) and not isinstance(schedule, bool):
@@ -168,36 +66,19 @@ def check_schedule(schedule):
             raise ValueError(f"`schedule` as an int is the gap between proxy epochs and must be >= 1, got {schedule!r}")
         return int(schedule)
     if not isinstance(schedule, (list, tuple)):
-        raise ValueError(f"`schedule` must be None, an int, a list of ints and 'p' like [5,'p',9,'p',4], 'plateau' or "
-                         f"'mistakes'; got {schedule!r}")
+        raise ValueError(f"`schedule` must be None, an int, or a list of ints and 'p' like [5,'p',9,'p',4]; "
+                         f"got {schedule!r}")
     out = []
     for tok in schedule:
         if isinstance(tok, str) and tok.lower() == 'p': out.append('p')
         elif isinstance(tok, numbers.Integral) and not isinstance(tok, bool) and tok >= 0: out.append(int(tok))
         else:
-            raise ValueError(f"`schedule` entries must be non-negative ints or 'p' (or the whole schedule 'plateau' or "
-                             f"'mistakes'); got {tok!r} in {schedule!r}")
+            raise ValueError(f"`schedule` entries must be non-negative ints or 'p'; got {tok!r} in {schedule!r}")
     return out
 
-def _adaptive_from_text(s:str) -> AdaptiveSchedule:
-    "'plateau' or 'plateau(patience=3, monitor=\"accuracy\")' -> `Plateau(...)`; the arguments are Python literals"
-    name, _, rest = s.partition('(')
-    cls, kwargs = ADAPTIVE[name.strip().lower()], {}
-    if rest:
-        try:
-            call = ast.parse(f"f({rest}", mode='eval').body
-            if call.args: raise ValueError
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-        except (SyntaxError, ValueError):
-            raise ValueError(f"`schedule` {s!r}: write the arguments by name with literal values, like "
-                             f"{name.strip()}(patience=3)") from None
-    try: return cls(**kwargs)
-    except TypeError: raise ValueError(f"`schedule` {s!r}: {cls.__name__} takes {', '.join(cls._defaults)}") from None
-
 def parse_schedule(schedule, n_epoch:int) -> list:
-    "A flag per epoch of an `n_epoch` fit, `True` for a proxy epoch; all `False` for an adaptive schedule"
+    "A flag per epoch of an `n_epoch` fit, `True` for a proxy epoch"
     schedule = check_schedule(schedule)
-    if isinstance(schedule, AdaptiveSchedule): return [False] * n_epoch
     if schedule is None: schedule = default_schedule(n_epoch)
     if isinstance(schedule, int): return [(i+1) % schedule == 0 and i < n_epoch-1 for i in range(n_epoch)]
     flags = [f for tok in schedule for f in ([True] if tok == 'p' else [False]*tok)]

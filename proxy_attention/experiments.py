@@ -27,9 +27,8 @@ __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 # the arms of the proxy pipeline and the setting each fixes: the thesis's feed, random maps (is it the CAM, or any
-# mask?), the adaptive schedules, and proxies of the right answers or of any image (is it the mistakes?)
+# mask?), and proxies of the right answers or of any image (is it the mistakes?)
 PROXY_ARMS = {'proxy': {}, 'thesisfeed': dict(feed='proxy_epochs'), 'randomcam': dict(method='randomcam'),
-              'plateau': dict(schedule='plateau'), 'mistakes': dict(schedule='mistakes'),
               'rightsource': dict(source='right'), 'allsource': dict(source='all')}
 ARMS = ('baseline', *PROXY_ARMS, 'mixup', 'cutmix')
 DEFAULT_ARMS = ('baseline', 'proxy', 'mixup', 'cutmix')
@@ -57,7 +56,7 @@ def data_options(**kwargs) -> str:
     "The loader options of a run (e.g. a subset) as one sortable CSV field: `'n_train=10000;n_valid=2000'`"
     return ';'.join(f"{k}={v}" for k, v in sorted(kwargs.items()) if v is not None) or 'none'
 
-# schedules as typed: 1,p,2 or plateau
+# schedules as typed: 1,p,2
 def _setting_text(v) -> str: return ','.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 def run_label(settings:dict # A run's settings that differ from the defaults, as `proxy_settings` returns them
@@ -497,7 +496,7 @@ def plot_compare(df:pd.DataFrame, # Rows of `compare` for one dataset and model
 
 def default_label(param:str # A `ProxyAttention` setting, e.g. one of `SWEEP_PARAMS`
                  ) -> str:
-    "How legends and tables name `param` at its default: `0.85 (default)`, or `default` where the default is `None` (the schedule)"
+    "How legends and tables name `param` at its default: `0.85 (default)`, or `default` where it is `None` (schedule)"
     default = inspect.signature(ProxyAttention).parameters[param].default
     return "default" if default is None else f"{default} (default)"
 

@@ -25,14 +25,14 @@ __all__ = ['SPACE', 'OBJECTIVES', 'schedule_of', 'suggest_settings', 'settings_o
 SPACE = dict(threshold=('float', 0.3, 0.95), weight=('float', 0.05, 1.0), subset=('float', 0.05, 1.0),
              replacement=('choice', REPLACEMENTS), method=('choice', ('gradcam', 'gradcam++')),
              smooth=('choice', (None, *SMOOTHINGS)), source=('choice', ('wrong', 'right', 'all')),
-             schedule=('choice', ('default', 'once', 'plateau', 'mistakes')))
+             schedule=('choice', ('default', 'once')))
 OBJECTIVES = ('accuracy', 'vs_baseline')
 
 def schedule_of(name:str, epochs:int):
-    "A `schedule=` of `ProxyAttention` from a search-space name: 'default', 'once' (mid-fit), 'plateau', 'mistakes'"
+    "A `schedule=` of `ProxyAttention` from a search-space name: 'default' or 'once' (one proxy step mid-fit)"
     if name == 'default': return None
     if name == 'once': return [epochs // 2, 'p', epochs - epochs // 2 - 1]
-    return name
+    raise ValueError(f"schedule {name!r} of the search space: the names are 'default' and 'once'")
 
 def suggest_settings(trial, # An Optuna trial
                      epochs:int, # Epochs of the fit (for the schedules)

@@ -10,7 +10,7 @@ import ipywidgets as W
 from fastai.callback.core import Callback
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from .core import check_choice, parse_schedule, proxy_images, REPLACEMENTS, ADAPTIVE
+from .core import check_choice, parse_schedule, proxy_images, REPLACEMENTS
 from .cams import compute_cams, CamResult, CAM_METHODS, FAST_METHODS
 from .pixels import PixelSpace, unwrap_model
 from .callback import ProxyAttention, unfed_note
@@ -25,8 +25,6 @@ __all__ = ['REFERENCE_MAP', 'schedule_from_text', 'schedule_to_text', 'accuracy_
 def schedule_from_text(text:str):
     "The `schedule` argument a text field means: `''` -> `None`, `'3'` -> `3`, `'5,p,9,p,4'` -> `[5, 'p', 9, 'p', 4]`"
     s = str(text).strip()
-    # 'plateau', 'mistakes(ratio=0.8)': `check_schedule` reads them
-    if s.lower().split('(')[0].strip() in ADAPTIVE: return s
     s = s.strip('[]()').strip()
     if not s: return None
     if s.isdigit(): return int(s)
@@ -120,7 +118,7 @@ def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, expl
     self.w_replacement = W.Dropdown(options=REPLACEMENTS, value=replacement, description='replacement', **st)
     self.w_explain = W.Dropdown(options=[('predicted class', 'pred'), ('true label', 'label')], value=explain,
                                 description='explain', **st)
-    self.w_schedule = W.Text(value=schedule_to_text(schedule), placeholder="default; 2; 5,p,9,p,4; plateau",
+    self.w_schedule = W.Text(value=schedule_to_text(schedule), placeholder="default; 2; 5,p,9,p,4",
                              description='schedule', continuous_update=False, **st)
     self.w_epochs = W.BoundedIntText(value=epochs, min=1, max=100_000, description='epochs', **st)
     # 'none', not None, as the option's value: a Dropdown whose value is None shows no selection (a blank box)
@@ -268,7 +266,7 @@ def _compare(self:ProxyTuner, s:dict, epochs:int):
             _, arms[name] = train_arm(self.dls, self.arch, epochs, self.lr, self.seed, cbs=cbs,
                                       pretrained=self.pretrained, show=False)
         arms['proxy']['proxy_steps'] = cb.history
-        # where the steps ran (adaptive schedules decide in the fit)
+        # where the steps ran
         flags = [e in {h['epoch'] for h in cb.history} for e in range(epochs)]
         self.results = dict(arms, settings=repr(cb), epochs=epochs, flags=flags)
         b, p = arms['baseline']['accuracy'], arms['proxy']['accuracy']

@@ -16,7 +16,7 @@ from conftest import tiny_cnn, tiny_learner, quiet_fit
 DEVICE = os.environ.get('PROXY_ATTENTION_TEST_DEVICE', 'cuda')
 pytestmark = pytest.mark.skipif(DEVICE == 'cuda' and not torch.cuda.is_available(), reason='needs a CUDA GPU')
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA itself (pinned memory, GPU memory, mixed precision)')
-HISTORY_KEYS = ['epoch', 'wrong', 'kept', 'made', 'pool', 'seconds', 'why']
+HISTORY_KEYS = ['epoch', 'wrong', 'kept', 'made', 'pool', 'seconds']
 
 @pytest.fixture(scope='module')
 def dls():

@@ -107,7 +107,7 @@ def test_epoch_without_mistakes(digits):
     learn = learner(digits)
     cb = pa(schedule=['p', 1])
     run(learn, lambda: learn.fit(2, 1e-3, cbs=[AllRight(), cb]))
-    assert cb.history == [dict(epoch=0, wrong=0, kept=0, made=0, pool=0, seconds=cb.history[0]['seconds'], why='schedule')]
+    assert cb.history == [dict(epoch=0, wrong=0, kept=0, made=0, pool=0, seconds=cb.history[0]['seconds'])]
     assert cb.seen == [0, 0] and cb.pool_x is None
 
 def test_max_images_bounds_the_step(digits):

@@ -20,10 +20,10 @@ from .viz import compare_grid, save_figure
 
 # %% auto #0
 __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'RESULT_COLS', 'arm_callbacks',
-           'data_options', 'run_label', 'EpochTimer', 'code_commit', 'read_results', 'append_rows', 'finished_runs',
-           'check_out', 'check_seeds', 'finished_runs_explain', 'compare_plan', 'compare', 'sweep_plan', 'sweep',
-           'final_rows', 'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare',
-           'default_label', 'plot_sweep']
+           'data_options', 'run_label', 'EpochTimer', 'code_commit', 'read_results', 'append_rows', 'final_accuracies',
+           'finished_runs', 'check_out', 'check_seeds', 'finished_runs_explain', 'compare_plan', 'compare',
+           'sweep_plan', 'sweep', 'final_rows', 'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves',
+           'seeds_text', 'plot_compare', 'default_label', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 # the arms of the proxy pipeline and the setting each fixes: the thesis's feed, random maps (is it the CAM, or any
@@ -130,12 +130,16 @@ def append_rows(rows:list, path,
 
 def _key(d) -> tuple: return tuple(str(d[c]) for c in RUN_COLS)
 
+def final_accuracies(path) -> dict:
+    "The final accuracy of each run in the CSV at `path` that reached its last epoch, by key (`RUN_COLS` as strings)"
+    df = read_results(path)
+    if not len(df): return {}
+    done = df[df['epoch'].astype(int) == df['epochs'].astype(int) - 1]
+    return {_key(r): float(r['accuracy']) for _, r in done.iterrows()}
+
 def finished_runs(path) -> set:
     "Keys (`RUN_COLS` as strings) of the runs in the CSV at `path` that reached their last epoch"
-    df = read_results(path)
-    if not len(df): return set()
-    done = df[df['epoch'].astype(int) == df['epochs'].astype(int) - 1]
-    return {_key(r) for _, r in done.iterrows()}
+    return set(final_accuracies(path))
 
 # %% ../nbs/07_experiments.ipynb #b5a96ceb
 def check_out(out, data, name:str='out') -> Path:
@@ -197,7 +201,7 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
                lr=float(lr), pretrained=bool(pretrained),
                data_options=data_options(**{k: v for k, v in dls_kwargs.items() if k != 'num_workers'}))
     plan = list({p[:3]: p for p in plan}.values())   # a run planned twice is trained once
-    done, edone = finished_runs(csv), finished_runs_explain(ecsv) if explain else set()
+    done, edone = final_accuracies(csv), finished_runs_explain(ecsv) if explain else set()
     runs, todo = [], []
     for seed in seeds:
         for arm, param, setting, make_cbs in plan:
@@ -219,6 +223,11 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
         if dls_seed != seed: dls, dls_seed = get_dls(data, size=size, bs=bs, seed=seed, **dls_kwargs), seed
         learn, rows = _fit_run(dls, cfg, arm, param, setting, seed, make_cbs(seed), log, commit)
         if key not in done: append_rows(rows, csv)
+        elif abs(rows[-1]['accuracy'] - done[key]) > 1e-6:   # trained again only for its metrics, and it came out otherwise
+            warnings.warn(f"{name}, trained again for its explainability metrics, ended at accuracy "
+                          f"{rows[-1]['accuracy']:.4f}; the recorded run in {csv} ended at {done[key]:.4f} (training is "
+                          f"not bit-for-bit reproducible across machines, thread counts and library versions): the "
+                          f"rows added to {ecsv} describe the model trained now")
         for method in need_explain:   # a row per map method the metrics are computed with
             m = explain_learner(learn, dls, n=n_explain, method=method)
             append_rows([dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, **m, commit=commit)], ecsv)

@@ -137,6 +137,14 @@ def test_explain_csv_and_no_dataset_writes(tmp_path, monkeypatch):
     ex = pd.read_csv(out/'explain.csv')
     assert list(ex['method']) == ['gradcam++', 'layercam', 'xgradcam'] and len(pd.read_csv(out/'results.csv')) == n_rows
     assert grids == [1] and (tmp_path/'grid.png').stat().st_size > 1000   # one grid, not one per map method
+    # a run trained again that ends elsewhere than its recorded row says so: here the record is altered by hand
+    res = pd.read_csv(out/'results.csv'); res.loc[(res['arm'] == 'proxy'), 'accuracy'] = 0.123
+    res.to_csv(out/'results.csv', index=False)
+    with too_short(), pytest.warns(UserWarning, match=r"proxy seed 0, trained again for its explainability metrics, "
+                                                        r"ended at accuracy 0\.\d{4}; the recorded run .* ended at 0\.1230"):
+        compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=4, explain_methods=('gradcam',),
+                **{**TINY, 'seeds': 1})
+    assert pd.read_csv(out/'results.csv')['accuracy'].tolist() == res['accuracy'].tolist()   # the record stays as it was
     ds = tmp_path/'my_dataset'; ds.mkdir()
     with pytest.raises(ValueError, match='dataset'): compare(str(ds), out=ds/'results', epochs=1, show=False)
     assert list(ds.iterdir()) == []

@@ -223,10 +223,10 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
         if dls_seed != seed: dls, dls_seed = get_dls(data, size=size, bs=bs, seed=seed, **dls_kwargs), seed
         learn, rows = _fit_run(dls, cfg, arm, param, setting, seed, make_cbs(seed), log, commit)
         if key not in done: append_rows(rows, csv)
-        elif abs(rows[-1]['accuracy'] - done[key]) > 1e-6:   # trained again only for its metrics, and it came out otherwise
+        elif abs(rows[-1]['accuracy'] - done[key]) > 1e-6:   # trained again for its metrics only, it ended elsewhere
             warnings.warn(f"{name}, trained again for its explainability metrics, ended at accuracy "
-                          f"{rows[-1]['accuracy']:.4f}; the recorded run in {csv} ended at {done[key]:.4f} (training is "
-                          f"not bit-for-bit reproducible across machines, thread counts and library versions): the "
+                          f"{rows[-1]['accuracy']:.4f}; the recorded run in {csv} ended at {done[key]:.4f} (training "
+                          f"is not bit-for-bit reproducible across machines, thread counts and library versions): the "
                           f"rows added to {ecsv} describe the model trained now")
         for method in need_explain:   # a row per map method the metrics are computed with
             m = explain_learner(learn, dls, n=n_explain, method=method)

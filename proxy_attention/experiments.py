@@ -22,8 +22,8 @@ from .viz import compare_grid, save_figure
 __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'RESULT_COLS', 'arm_callbacks',
            'data_options', 'run_label', 'EpochTimer', 'code_commit', 'read_results', 'append_rows', 'final_accuracies',
            'finished_runs', 'check_out', 'check_seeds', 'finished_runs_explain', 'compare_plan', 'compare',
-           'sweep_plan', 'sweep', 'final_rows', 'summarize', 'format_summary', 'epochs_to_reach', 'plot_curves',
-           'seeds_text', 'plot_compare', 'default_label', 'plot_sweep']
+           'sweep_plan', 'sweep', 'final_rows', 'summarize', 'format_summary', 'summary_table', 'epochs_to_reach',
+           'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 # the arms of the proxy pipeline and the setting each fixes: the thesis's feed, random maps (is it the CAM, or any
@@ -420,6 +420,19 @@ def format_summary(s:pd.DataFrame, digits:int=3) -> pd.DataFrame:
                                       for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])]
     t['verdict'] = s['verdict']
     return t.reset_index(drop=True)
+
+# %% ../nbs/07_experiments.ipynb #5c1a7e22
+def summary_table(df:pd.DataFrame, # Rows of `results.csv`
+                  control:str='randomcam', # The control arm of the second paired column, where `df` has it
+                  digits:int=3) -> pd.DataFrame:
+    "`format_summary(summarize(df))`, with a column of paired differences to `control` when `df` has that arm"
+    t = format_summary(summarize(df), digits)
+    if control not in set(df['arm']): return t
+    keys = [c for c in ('data', 'arch', 'arm', 'param', 'setting') if c in t.columns]
+    col = f'vs {control} (paired 95% CI)'
+    vs = format_summary(summarize(df, reference=control), digits)[keys + [col]]
+    t = t.merge(vs, on=keys, how='left', validate='one_to_one')
+    return t[[c for c in t.columns if c != 'verdict'] + ['verdict']]
 
 # %% ../nbs/07_experiments.ipynb #48467110
 def epochs_to_reach(df:pd.DataFrame, # Rows of `results.csv`, every epoch of each run

@@ -14,7 +14,7 @@ from .stats import t_interval
 
 # %% auto #0
 __all__ = ['METRICS', 'ROAD_PERCENTILES', 'METRIC_RANGES', 'fixed_images', 'explain_metrics', 'explain_learner',
-           'compare_explanations', 'summarize_explanations']
+           'compare_explanations', 'summarize_explanations', 'explained_runs']
 
 # %% ../nbs/08_metrics.ipynb #94bb3e0a
 def fixed_images(dls, # `DataLoaders`; the images come from its validation set, in order
@@ -88,3 +88,11 @@ def summarize_explanations(df:pd.DataFrame, # Rows of `compare_explanations` (or
             lo, hi = (float(np.clip(v, *METRIC_RANGES[m])) if not np.isnan(v) else v for v in (lo, hi))
             rows.append({by: name, 'metric': m, 'n': len(g), 'mean': mean, 'ci_low': lo, 'ci_high': hi})
     return pd.DataFrame(rows)
+
+# %% ../nbs/08_metrics.ipynb #7d2b4c12
+def explained_runs(df:pd.DataFrame # Rows of an `explain.csv` (`arm`, `param`, `setting`, `method` columns)
+                  ) -> list:
+    "A name per row: the arm, its swept setting (`proxy smooth=aug`), and the map it was explained with if there are several"
+    runs = [a if p == 'none' else f"{a} {p}={v}" for a, p, v in zip(df['arm'], df['param'], df['setting'])]
+    if df['method'].nunique() > 1: runs = [f"{r} / explained with {m}" for r, m in zip(runs, df['method'])]
+    return runs

@@ -6,10 +6,10 @@ Usage: python scripts/results_summary.py [--figures] [results/flowers12 ...]"""
 import sys
 from pathlib import Path
 import pandas as pd
-from proxy_attention.experiments import (read_results, summarize, format_summary, epochs_to_reach, final_rows, plot_compare,
+from proxy_attention.experiments import (read_results, summarize, summary_table, epochs_to_reach, final_rows, plot_compare,
                                          plot_sweep, default_label, seeds_text)
 from proxy_attention.stats import markdown_table
-from proxy_attention.metrics import summarize_explanations
+from proxy_attention.metrics import summarize_explanations, explained_runs
 
 def ci(m, lo, hi, d=3): return f"{m:.{d}f}" + ('' if pd.isna(lo) else f" [{lo:.{d}f}, {hi:.{d}f}]")
 
@@ -23,10 +23,7 @@ def report(folder:Path):
         where = '' if folder.name == Path(str(data)).name else f" (`{folder.name}/`)"   # flowers12-hyper is flowers12 too
         print(f"\n**{Path(str(data)).name}**{where}: {r['arch']} from scratch, {r['size']} px{opts}, {r['epochs']} epochs of "
               f"fit_one_cycle (lr {r['lr']}, bs {r['bs']}), seeds {sorted(set(fin['seed']))}, commit {', '.join(commits)}\n")
-        t = format_summary(summarize(g)).drop(columns=['data', 'arch'])
-        if 'randomcam' in set(g['arm']):
-            vs = format_summary(summarize(g, reference='randomcam'))
-            t.insert(len(t.columns) - 1, 'vs randomcam (paired 95% CI)', vs['vs randomcam (paired 95% CI)'])
+        t = summary_table(g).drop(columns=['data', 'arch'])
         if (t['param'] == 'none').all(): t = t.drop(columns=['param', 'setting'])
         print(markdown_table(t))
         if g['epochs'].astype(int).max() > 8:
@@ -41,10 +38,7 @@ def report(folder:Path):
         seeds = e['seed'].nunique()
         print(f"\n**explainability** ({Path(str(e['data'].iloc[0])).name}, {e['n_images'].iloc[0]} fixed validation images, "
               f"true class, {e['method'].iloc[0]}; mean and 95% CI over {seeds} seed{'s' if seeds != 1 else ''})\n")
-        # a run: its arm, its swept setting, and the map the metrics were computed with where there are several
-        e['run'] = [a if p == 'none' else f"{a} {p}={v}" for a, p, v in zip(e['arm'], e['param'], e['setting'])]
-        if e['method'].nunique() > 1: e['run'] = e['run'] + ' / explained with ' + e['method']
-        s = summarize_explanations(e, by='run')
+        s = summarize_explanations(e.assign(run=explained_runs(e)), by='run')
         s['mean (95% CI)'] = [ci(m, lo, hi) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])]
         print(markdown_table(s[['run', 'metric', 'n', 'mean (95% CI)']]))
 

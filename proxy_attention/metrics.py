@@ -92,7 +92,7 @@ def summarize_explanations(df:pd.DataFrame, # Rows of `compare_explanations` (or
 # %% ../nbs/08_metrics.ipynb #7d2b4c12
 def explained_runs(df:pd.DataFrame # Rows of an `explain.csv` (`arm`, `param`, `setting`, `method` columns)
                   ) -> list:
-    "A name per row: the arm, its swept setting (`proxy smooth=aug`), and the map it was explained with if there are several"
+    "A name per row: the arm, its swept setting (`proxy smooth=aug`), and its map where the rows have several"
     runs = [a if p == 'none' else f"{a} {p}={v}" for a, p, v in zip(df['arm'], df['param'], df['setting'])]
     if df['method'].nunique() > 1: runs = [f"{r} / explained with {m}" for r, m in zip(runs, df['method'])]
     return runs

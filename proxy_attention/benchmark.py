@@ -294,7 +294,7 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
          data:str=None,
          data_size:int=160, # Image size of the data-pipeline figures
          workers:int=None, # Loader worker processes of the data-pipeline figures (default: fastai's)
-         # Also time a whole 1-epoch fit from the folder loader vs from memory (`--no-data-fit` to skip)
+         # Also time a whole 1-epoch fit from the folder loader vs from memory (`--no-data_fit` to skip)
          data_fit:bool=True,
          # Also time the same small Optuna study with 1 and with this many worker processes (0: skip)
          tune_workers:int=0,

@@ -10,7 +10,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['REPLACEMENTS', 'ProxyAttentionWarning', 'check_fraction', 'check_choice', 'default_schedule', 'flags_to_schedule',
-           'warmup_epochs', 'check_schedule', 'parse_schedule', 'proxy_images']
+           'check_schedule', 'parse_schedule', 'proxy_images']
 
 # %% ../nbs/00_core.ipynb #de92b6c4
 class ProxyAttentionWarning(UserWarning):
@@ -47,12 +47,6 @@ def flags_to_schedule(flags) -> list:
         else: run += 1
     if run: out.append(run)
     return out
-
-# %% ../nbs/00_core.ipynb #42242eb9
-def warmup_epochs(warmup, n_epoch:int) -> int:
-    "Epochs before the first proxy step in the thesis's proportions: `warmup`, or 5/40 of the fit (at least 1)"
-    return max(1, round(n_epoch * 5 / 40)) if warmup is None else warmup
-
 
 # %% ../nbs/00_core.ipynb #2e2df6c3
 def check_schedule(schedule):

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.learner import Recorder
-from .core import REPLACEMENTS, warmup_epochs
+from .core import REPLACEMENTS, parse_schedule
 from .callback import ProxyAttention, check_settings
 from .cams import SMOOTHINGS
 from .data import get_dls
@@ -232,7 +232,9 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
         check_out(str(storage)[len('sqlite:///'):], data, 'storage')
     elif '://' not in str(storage): check_out(storage, data, 'storage')
     config, name = obj.config, study_name or study_name_of(obj.config)
-    pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup_epochs(None, epochs))
+    # not pruned before the default schedule's first proxy epoch
+    first = parse_schedule(None, epochs).index(True) if epochs > 2 else epochs
+    pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=first)
     study = optuna.create_study(study_name=name, storage=open_storage(storage), direction='maximize',
                                 load_if_exists=True)
     made = study.user_attrs.get('config')

@@ -13,6 +13,21 @@ from proxy_attention.metrics import summarize_explanations, explained_runs
 
 def ci(m, lo, hi, d=3): return f"{m:.{d}f}" + ('' if pd.isna(lo) else f" [{lo:.{d}f}, {hi:.{d}f}]")
 
+def vs_default_proxy(g:pd.DataFrame) -> pd.DataFrame:
+    "Each swept proxy setting (`proxy smooth=aug`) paired by seed with proxy attention at the defaults (`proxy`)"
+    swept = (g['arm'] == 'proxy') & (g['param'] != 'none')
+    if not swept.any() or not ((g['arm'] == 'proxy') & (g['param'] == 'none')).any(): return pd.DataFrame()
+    runs = g[swept | ((g['arm'] == 'proxy') & (g['param'] == 'none'))].copy()
+    runs.loc[swept, 'arm'] = [f"proxy {p}={v}" for p, v in zip(runs.loc[swept, 'param'], runs.loc[swept, 'setting'])]
+    runs.loc[swept, ['param', 'setting']] = ['none', 'default']
+    s = summarize(runs, reference='proxy')
+    s = s[s['arm'] != 'proxy']
+    return pd.DataFrame({'run': s['arm'], 'paired seeds': s['n_paired'],
+                         'vs proxy attention at the defaults, points (paired 95% CI)':
+                             [f"{100 * m:+.1f}" + ('' if pd.isna(lo) else f" [{100 * lo:+.1f}, {100 * hi:+.1f}]")
+                              for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])],
+                         'verdict': s['verdict'].str.replace(' proxy ', ' proxy at the defaults ')})
+
 def report(folder:Path):
     res = read_results(folder/'results.csv')
     for data, g in res.groupby('data', sort=False):
@@ -32,6 +47,7 @@ def report(folder:Path):
                                                           zip(c['epochs_mean'], c['epochs_low'], c['epochs_high'], c['reached'])]
             c['runs that reached it'] = [f"{a} of {b}" for a, b in zip(c['reached'], c['runs'])]
             print('\n' + markdown_table(c[['arm', 'param', 'setting', 'epochs to reach the baseline (95% CI)', 'runs that reached it']]))
+        if len(v := vs_default_proxy(g)): print('\n' + markdown_table(v))
     ex = folder/'explain.csv'
     if ex.exists():
         e = pd.read_csv(ex)

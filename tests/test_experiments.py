@@ -286,6 +286,8 @@ def test_results_summary_draws_a_panel_per_swept_setting(first, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert '**digits** (`hyper/`)' in r.stdout and '| proxy | threshold | 0.5 | 2 |' in r.stdout, r.stdout
     assert '![hyper: accuracy per epoch](images/hyper.png)' in r.stdout
+    # each swept proxy run is paired with proxy attention at the defaults, seed by seed
+    assert '| proxy threshold=0.5 | 2 | ' in r.stdout and '| proxy subset=0.8 | 2 | ' in r.stdout, r.stdout
     plot_compare(read_results(out/'results.csv'), save=tmp_path/'one.png')   # one panel, for scale
     (w, h), (w1, h1) = Image.open(tmp_path/'images'/'hyper.png').size, Image.open(tmp_path/'one.png').size
     assert w > 1.4 * w1 and h > 1.4 * h1, ((w, h), (w1, h1))   # two panels side by side, curves above differences

@@ -22,8 +22,8 @@ from .viz import compare_grid, save_figure
 __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'RESULT_COLS', 'arm_callbacks',
            'data_options', 'run_label', 'EpochTimer', 'code_commit', 'read_results', 'append_rows', 'final_accuracies',
            'finished_runs', 'check_out', 'check_seeds', 'finished_runs_explain', 'compare_plan', 'compare',
-           'sweep_plan', 'sweep', 'final_rows', 'summarize', 'format_summary', 'summary_table', 'epochs_to_reach',
-           'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep']
+           'sweep_plan', 'sweep', 'final_rows', 'summarize', 'format_summary', 'summary_table', 'vs_defaults',
+           'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 # the arms of the proxy pipeline and the setting each fixes: the thesis's feed, random maps (is it the CAM, or any
@@ -433,6 +433,21 @@ def summary_table(df:pd.DataFrame, # Rows of `results.csv`
     vs = format_summary(summarize(df, reference=control), digits)[keys + [col]]
     t = t.merge(vs, on=keys, how='left', validate='one_to_one')
     return t[[c for c in t.columns if c != 'verdict'] + ['verdict']]
+
+# %% ../nbs/07_experiments.ipynb #bdd05295
+def vs_defaults(df:pd.DataFrame, # Rows of `results.csv`
+                arm:str='proxy', # The arm whose swept runs are paired with its run at the defaults
+                metric:str='accuracy', conf:float=0.95) -> pd.DataFrame:
+    "`summarize` of each swept run of `arm`, its paired differences to `arm` at the defaults; empty without both"
+    runs = df[df['arm'] == arm].copy()
+    swept = (runs['param'] != 'none').to_numpy()
+    if not swept.any() or swept.all(): return pd.DataFrame()
+    ref = f"{arm} at the defaults"
+    runs['arm'] = [_run_name(a, p, s) if w else ref
+                   for a, p, s, w in zip(runs['arm'], runs['param'], runs['setting'], swept)]
+    runs[['param', 'setting']] = ['none', 'default']
+    s = summarize(runs, metric, conf, reference=ref)
+    return s[s['arm'] != ref].reset_index(drop=True)
 
 # %% ../nbs/07_experiments.ipynb #48467110
 def epochs_to_reach(df:pd.DataFrame, # Rows of `results.csv`, every epoch of each run

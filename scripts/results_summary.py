@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import (read_results, summarize, summary_table, epochs_to_reach, final_rows, plot_compare,
-                                         plot_sweep, default_label, seeds_text)
+                                         plot_sweep, default_label, seeds_text, vs_defaults)
 from proxy_attention.stats import markdown_table
 from proxy_attention.metrics import summarize_explanations, explained_runs
 
@@ -15,18 +15,13 @@ def ci(m, lo, hi, d=3): return f"{m:.{d}f}" + ('' if pd.isna(lo) else f" [{lo:.{
 
 def vs_default_proxy(g:pd.DataFrame) -> pd.DataFrame:
     "Each swept proxy setting (`proxy smooth=aug`) paired by seed with proxy attention at the defaults (`proxy`)"
-    swept = (g['arm'] == 'proxy') & (g['param'] != 'none')
-    if not swept.any() or not ((g['arm'] == 'proxy') & (g['param'] == 'none')).any(): return pd.DataFrame()
-    runs = g[swept | ((g['arm'] == 'proxy') & (g['param'] == 'none'))].copy()
-    runs.loc[swept, 'arm'] = [f"proxy {p}={v}" for p, v in zip(runs.loc[swept, 'param'], runs.loc[swept, 'setting'])]
-    runs.loc[swept, ['param', 'setting']] = ['none', 'default']
-    s = summarize(runs, reference='proxy')
-    s = s[s['arm'] != 'proxy']
+    s = vs_defaults(g, 'proxy')
+    if not len(s): return s
     return pd.DataFrame({'run': s['arm'], 'paired seeds': s['n_paired'],
                          'vs proxy attention at the defaults, points (paired 95% CI)':
                              [f"{100 * m:+.1f}" + ('' if pd.isna(lo) else f" [{100 * lo:+.1f}, {100 * hi:+.1f}]")
                               for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])],
-                         'verdict': s['verdict'].str.replace(' proxy ', ' proxy at the defaults ')})
+                         'verdict': s['verdict']})
 
 def report(folder:Path):
     res = read_results(folder/'results.csv')

@@ -445,7 +445,6 @@ def vs_defaults(df:pd.DataFrame, # Rows of `results.csv`
     ref = f"{arm} at the defaults"
     runs['arm'] = [_run_name(a, p, s) if w else ref
                    for a, p, s, w in zip(runs['arm'], runs['param'], runs['setting'], swept)]
-    runs[['param', 'setting']] = ['none', 'default']
     s = summarize(runs, metric, conf, reference=ref)
     return s[s['arm'] != ref].reset_index(drop=True)
 

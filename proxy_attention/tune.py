@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_tune.ipynb #ff929df2
 from __future__ import annotations
-import json, os, random, socket, time, warnings, multiprocessing as mp
+import inspect, json, os, random, socket, time, warnings, multiprocessing as mp
 from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelFitException
@@ -18,8 +18,9 @@ from .experiments import code_commit, check_out
 from .viz import save_figure
 
 # %% auto #0
-__all__ = ['SPACE', 'OBJECTIVES', 'schedule_of', 'suggest_settings', 'settings_of', 'OptunaReport', 'open_storage',
-           'study_name_of', 'TuneObjective', 'tune', 'best_settings', 'tune_report']
+__all__ = ['SPACE', 'OBJECTIVES', 'HEARTBEAT', 'schedule_of', 'suggest_settings', 'settings_of', 'OptunaReport',
+           'retry_interrupted', 'open_storage', 'study_name_of', 'TuneObjective', 'tune', 'best_settings',
+           'tune_report']
 
 # %% ../nbs/11_tune.ipynb #ccab5420
 SPACE = dict(threshold=('float', 0.3, 0.95), weight=('float', 0.05, 1.0), subset=('float', 0.05, 1.0),
@@ -79,6 +80,15 @@ class OptunaReport(Callback):
             raise CancelFitException()
 
 # %% ../nbs/11_tune.ipynb #6e8974ba
+# seconds between a running trial's heartbeats, and without one before its process counts as dead
+HEARTBEAT = dict(interval=60, grace=180)
+
+def retry_interrupted(study, # The trial's study
+                      trial # A trial that was stopped, not failed by its settings (a `FrozenTrial` or a `Trial`)
+                     ):
+    "Queue the settings of `trial` to run again as a new trial that names it (`retry_of`): `trial` no longer counts"
+    study.enqueue_trial(trial.params, user_attrs=dict(retry_of=trial.number))
+
 def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `postgresql://...`) or a journal file
                 ):
     "An Optuna storage: a database through SQLAlchemy (SQLite waits for its lock, not failing), or a journal file"
@@ -91,8 +101,11 @@ def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `pos
         from optuna.storages.journal import JournalStorage, JournalFileBackend
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(storage))
-    # a trial whose process died is marked failed, not left running
-    kwargs = dict(heartbeat_interval=60, grace_period=180)
+    # a trial whose process died is failed and queued again, not left running
+    kwargs = dict(heartbeat_interval=HEARTBEAT['interval'], grace_period=HEARTBEAT['grace'])
+    params = inspect.signature(optuna.storages.RDBStorage).parameters   # Optuna 5 renamed the callback
+    kwargs['heartbeat_stale_trial_callback' if 'heartbeat_stale_trial_callback' in params
+           else 'failed_trial_callback'] = retry_interrupted
     if storage.startswith('sqlite:///'):
         Path(storage[len('sqlite:///'):]).parent.mkdir(parents=True, exist_ok=True)
         kwargs['engine_kwargs'] = dict(connect_args=dict(timeout=120))
@@ -151,6 +164,14 @@ class TuneObjective:
         c, start = self.config, time.perf_counter()
         settings = suggest_settings(trial, c['epochs'], self.space)
         check_settings(**settings)   # a bad setting fails the trial before any training
+        try: return self._run(trial, settings, start)
+        except KeyboardInterrupt:   # Ctrl-C: Optuna records a failed trial; it is not a failure of these settings
+            retry_interrupted(trial.study, trial)
+            raise
+
+    def _run(self, trial, settings:dict, start:float):
+        import optuna
+        c = self.config
         cb = ProxyAttention(seed=c['seed'], verbose=False, **settings)
         # the settings to paste; the seed is the study's
         trial.set_user_attr('callback', repr(ProxyAttention(**settings)))
@@ -170,10 +191,23 @@ def _settings_line(trial) -> str:
     "The `ProxyAttention(...)` line of a trial, seed left out (it is the study's, not a setting)"
     return trial.user_attrs.get('callback', 'ProxyAttention()')
 
-# trial states that count towards `trials` (not enqueued, waiting ones)
+# trial states that count towards `trials` (not enqueued, waiting ones; not failed ones that were interrupted)
 _COUNTED = ('COMPLETE', 'PRUNED', 'FAIL', 'RUNNING')
 
-def _n_counted(study) -> int: return sum(t.state.name in _COUNTED for t in study.trials)
+def _interrupted(study) -> set:
+    "Numbers of the trials that were stopped (Ctrl-C, a killed process) and queued again"
+    return {t.user_attrs['retry_of'] for t in study.trials if 'retry_of' in t.user_attrs}
+
+def _n_counted(study) -> int:
+    gone = _interrupted(study)
+    return sum(t.state.name in _COUNTED and t.number not in gone for t in study.trials)
+
+def _fail_stale(study):
+    "Fail the running trials of dead processes now (Optuna does it before each trial), so that they are not counted"
+    import optuna
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 def _worker(kwargs:dict, worker:int, n_workers:int):
     "One worker process of a study (module level, so that it can be started with 'spawn')"
@@ -194,8 +228,9 @@ def _optimize(storage, study_name, trials, objective_kwargs, pruner, sampler_see
         what = (f"{trial.value:.4f}" if trial.state == optuna.trial.TrialState.COMPLETE else trial.state.name.lower())
         print(f"{obj.label}trial {trial.number}: {what} in {trial.user_attrs.get('seconds', '?')}s, "
               f"{_settings_line(trial)}", flush=True)
-    # running ones count too: `trials` in all, never more
-    stop = optuna.study.MaxTrialsCallback(trials, states=tuple(getattr(optuna.trial.TrialState, s) for s in _COUNTED))
+    def stop(study, trial):   # running ones count too: `trials` in all, never more
+        if _n_counted(study) >= trials: study.stop()
+    _fail_stale(study)
     if _n_counted(study) < trials:
         study.optimize(obj, n_trials=trials, catch=(Exception,), callbacks=[stop, line], gc_after_trial=True)
     return study
@@ -246,6 +281,9 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
                          for k in _CONFIG_KEYS if made.get(k) != here.get(k))
         raise ValueError(f"study {name!r} in {storage} was made for another configuration ({diff}); pass another "
                          "`study_name`")
+    _fail_stale(study)
+    if show and (n := len(_interrupted(study))):
+        print(f"{n} interrupted trial{'s' if n > 1 else ''} there, not counted (queued again when interrupted)", flush=True)
     left = trials - _n_counted(study)
     if show: print(f"study {name!r} in {storage}: {_n_counted(study)} of {trials} trials there, {max(left, 0)} to run"
                    f"{f' over {workers} worker processes' if workers > 1 and left > 0 else ''}", flush=True)

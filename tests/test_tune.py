@@ -1,11 +1,12 @@
 """`tune`: Optuna studies of the proxy-attention settings on real digits (100 at 64 px, ResNet-18: 2 x 2 maps, 4 epochs),
 read back from the study's storage — what another machine joining the study would see."""
-import os, subprocess, sys, pytest
+import os, subprocess, sys, time, pytest
 from pathlib import Path
 optuna = pytest.importorskip('optuna')
 from optuna.trial import TrialState
 from conftest import console_script
-from proxy_attention.tune import tune, tune_report, open_storage, SPACE
+from proxy_attention import tune as tune_module
+from proxy_attention.tune import tune, tune_report, open_storage, suggest_settings, SPACE
 
 SMALL = dict(size=64, epochs=4, bs=32, n=100, num_workers=0, show=False)   # 4: the default schedule's two proxy steps
 CHEAP = {**SPACE, 'smooth': ('choice', (None,))}   # test-time-augmented maps cost 5 CAM passes: not needed to test the study
@@ -58,6 +59,20 @@ def test_default_pruner_stops_a_trial_worse_than_the_median(tmp_path):
     last = study.trials[4]
     median = sorted(t.intermediate_values[3] for t in study.trials[:4])[1:3]
     assert last.state == TrialState.PRUNED or last.value >= sum(median) / 2   # pruned exactly when it fell below the median
+
+def test_a_killed_workers_trial_runs_again_and_does_not_count(tmp_path, monkeypatch):
+    "A worker killed mid-trial leaves a running trial whose heartbeats stop: the next run fails it and reruns its settings"
+    monkeypatch.setitem(tune_module.HEARTBEAT, 'grace', 1)
+    storage = f"sqlite:///{tmp_path}/tune.db"
+    study = optuna.create_study(study_name='k', storage=open_storage(storage), direction='maximize')
+    with pytest.warns(UserWarning, match='Heartbeat'):   # Optuna: heartbeats are meant for `optimize`; a worker's, here by hand
+        dead = study.ask()   # what a killed worker leaves: a running trial, its settings drawn, one heartbeat long ago
+    suggest_settings(dead, SMALL['epochs'], CHEAP)
+    study._storage.record_heartbeat(dead._trial_id)
+    time.sleep(2)
+    study = tune('digits', trials=1, storage=storage, study_name='k', space=CHEAP, **SMALL)
+    assert states(study) == [TrialState.FAIL, TrialState.COMPLETE]   # one trial asked for: the killed one did not count
+    assert study.trials[1].user_attrs['retry_of'] == 0 and study.trials[1].params == dead.params
 
 @pytest.fixture(scope='module')
 def resumed(tmp_path_factory):

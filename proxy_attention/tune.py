@@ -219,8 +219,11 @@ def _worker(kwargs:dict, worker:int, n_workers:int):
 def _optimize(storage, study_name, trials, objective_kwargs, pruner, sampler_seed, worker=0, n_workers=1, show=True):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=None if sampler_seed is None else sampler_seed + worker)
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage), sampler=sampler, pruner=pruner)
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage), pruner=pruner)
+    # a process that continues or joins a study with trials in it draws a fresh seed: the study's seed again would draw
+    # the settings of its first trials again
+    fresh = sampler_seed is None or any(t.state.name != 'WAITING' for t in study.trials)
+    study.sampler = optuna.samplers.TPESampler(seed=None if fresh else sampler_seed + worker)
     obj = TuneObjective(**objective_kwargs, label=f"worker {worker} " if n_workers > 1 else '')
     if show and not bars_readable(): obj.log = EpochLog(1)
     def line(study, trial):
@@ -248,7 +251,8 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
          objective:str='accuracy', # 'accuracy' or 'vs_baseline' (difference to the baseline fit of the same seed)
          space:dict|None=None, # Search space; `SPACE` if None
          pruner=None, # An Optuna pruner; a `MedianPruner` from the first proxy epoch on if None
-         sampler_seed:int|None=0, # Seed of the TPE sampler (worker k: sampler_seed + k); None for a random one
+         # Seed of a new study's TPE sampler (worker k: sampler_seed + k); None, or a study with trials: a random one
+         sampler_seed:int|None=0,
          show:bool=True, # A line per trial (and per epoch in a log file)
          **dls_kwargs # Loader options (`n`, `n_train`, `num_workers`)
         ):

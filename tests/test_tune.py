@@ -91,6 +91,11 @@ def test_a_resumed_study_does_not_repeat_finished_trials(resumed):
     with pytest.raises(ValueError, match=r"made for another configuration \(epochs: 4 there, 5 here\)"):
         tune('digits', trials=3, storage=storage, study_name='r', space=CHEAP, **{**SMALL, 'epochs': 5})
 
+def test_a_continued_study_draws_new_settings(resumed):
+    "A process that continues a study (or joins it from another machine) must not draw the first trials' settings again"
+    storage, params, again, more = resumed
+    assert more.trials[2].params not in params
+
 def test_report_writes_trials_best_settings_and_plots(resumed, tmp_path):
     study = resumed[-1]
     paths = tune_report(study, tmp_path/'out', show=False)

@@ -220,12 +220,14 @@ def _optimize(storage, study_name, trials, objective_kwargs, pruner, sampler_see
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage), pruner=pruner)
+    _fail_stale(study)
     # a process that continues or joins a study with trials in it draws a fresh seed: the study's seed again would draw
     # the settings of its first trials again
     fresh = sampler_seed is None or any(t.state.name != 'WAITING' for t in study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=None if fresh else sampler_seed + worker)
     obj = TuneObjective(**objective_kwargs, label=f"worker {worker} " if n_workers > 1 else '')
-    if show and not bars_readable(): obj.log = EpochLog(1)
+    # a line per epoch in a log file, counting this process's share of the trials left (pruned ones end early)
+    if show and not bars_readable(): obj.log = EpochLog(max(1, -(-(trials - _n_counted(study)) // n_workers)))
     def line(study, trial):
         if not show: return
         what = (f"{trial.value:.4f}" if trial.state == optuna.trial.TrialState.COMPLETE else trial.state.name.lower())
@@ -233,7 +235,6 @@ def _optimize(storage, study_name, trials, objective_kwargs, pruner, sampler_see
               f"{_settings_line(trial)}", flush=True)
     def stop(study, trial):   # running ones count too: `trials` in all, never more
         if _n_counted(study) >= trials: study.stop()
-    _fail_stale(study)
     if _n_counted(study) < trials:
         study.optimize(obj, n_trials=trials, catch=(Exception,), callbacks=[stop, line], gc_after_trial=True)
     return study

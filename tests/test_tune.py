@@ -110,7 +110,8 @@ def test_cli_tune_in_a_log_file(tmp_path):
                   '--storage', f"sqlite:///{tmp_path}/t.db", '--out', str(tmp_path/'out'))
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
-    assert sum(' epoch ' in l and ' left ' in l for l in lines) == 2 * 3   # a line per epoch when stdout is not a terminal
+    epochs = [l for l in lines if ' epoch ' in l and ' left ' in l]   # a line per epoch when stdout is not a terminal
+    assert [l.split()[0] for l in epochs] == ['[1/2]'] * 3 + ['[2/2]'] * 3   # trial k of the two
     assert sum(l.startswith('trial ') for l in lines) == 2 and any(l.startswith('best: trial ') for l in lines)
     assert (tmp_path/'out'/'best.txt').read_text().startswith('ProxyAttention(')
 

@@ -62,8 +62,13 @@ def check_args(a:dict # `main`'s arguments
     if not timm.is_model(a['arch']):
         raise ValueError(f"--arch {a['arch']!r} is not a timm model name (e.g. resnet18; timm.list_models('resnet*') "
                          "lists them)")
+    if a['holdout'] is not None:
+        if not (Path(data)/'train').is_dir():
+            raise ValueError(f"--holdout is for an image folder with train/ (a share of it held out for validation), "
+                             f"not --data {data}")
+        if not 0 < a['holdout'] < 1: raise ValueError(f"--holdout must be a share in (0, 1), got {a['holdout']}")
     tuning = cmd == 'tune'   # there --workers counts the study's processes; each loads its data without loader workers
-    dls_kwargs = {k: v for k, v in dict(n=a['n'], n_train=a['ntrain'], n_valid=a['nvalid'],
+    dls_kwargs = {k: v for k, v in dict(n=a['n'], n_train=a['ntrain'], n_valid=a['nvalid'], holdout=a['holdout'],
                                         num_workers=0 if tuning else a['workers']).items() if v is not None}
     job = dict(command=cmd, settings={k: a[k] for k in PROXY_FLAGS if a[k] is not None}, dls_kwargs=dls_kwargs,
                common=dict(data=data, arch=a['arch'], epochs=a['epochs'], size=a['size'], bs=a['bs'], lr=a['lr'],
@@ -188,6 +193,9 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          # '-')
          ntrain:int=None,
          nvalid:int=None, # Fashion-MNIST: a seeded random subset of the test images used for validation
+         # An image folder's share of train/ held out (seeded) for validation, its valid/|val/|test/ unread: tune on it
+         # and compare on the held-out folder afterwards
+         holdout:float=None,
          # DataLoader workers (fastai's default if not given; 0 on a busy CPU); tune: worker processes of the study
          # (default 1)
          workers:int=None,

@@ -154,6 +154,9 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                batch_tfms=None, # Batch transforms before `Normalize`; `aug_transforms()` by default
                # Decode and resize each image once, into memory; `None`: if that takes <= `IN_MEMORY_LIMIT_MB`
                in_memory:bool|None=None,
+               # Share of `train/` held out (seeded) as the validation set, the folder's own `valid/`|`val/`|`test/`
+               # left unread: to search settings on images other than those the final comparison is made on
+               holdout:float|None=None,
                # Passed to `ImageDataLoaders.from_folder` or, in memory, to `arrays_dls` (`num_workers`, `device`, ...)
                **kwargs
               ):
@@ -167,8 +170,17 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
     if in_memory and from_folder_only: raise ValueError(f"`{from_folder_only[0]}` needs `in_memory=False`")
     augs = aug_transforms() if batch_tfms is None else list(batch_tfms)
     valid = next((v for v in _VALID_NAMES if (path/v).is_dir()), None)
+    if holdout is not None:
+        if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 < holdout < 1:
+            raise ValueError(f"`holdout`={holdout!r} is not accepted; use a share of `train/` in (0, 1), e.g. 0.2, or None")
+        if not (path/'train').is_dir():
+            raise ValueError(f"`holdout` needs a `train/` folder in {str(path)!r}; without one, `valid_pct` splits the "
+                             "images")
+    root = path/'train' if holdout is not None else path   # a held-out share of train/: nothing else is read
     # the items and splitter of `ImageDataLoaders.from_folder`, so that both paths split and order the files alike
-    if (path/'train').is_dir() and valid:
+    if holdout is not None:
+        files, splitter, split = get_image_files(root), RandomSplitter(holdout, seed=seed), dict(valid_pct=holdout)
+    elif (path/'train').is_dir() and valid:
         files, splitter = get_image_files(path, folders=['train', valid]), GrandparentSplitter('train', valid)
         split = dict(train='train', valid=valid)
     else:
@@ -184,7 +196,7 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                           size=size, bs=bs,
                           valid_idx=np.arange(len(train_idx), len(order)), seed=seed, batch_tfms=augs, path=path,
                           **kwargs)
-    dls = ImageDataLoaders.from_folder(path, **split, seed=seed, item_tfms=Resize(size, method='squish'), bs=bs,
+    dls = ImageDataLoaders.from_folder(root, **split, seed=seed, item_tfms=Resize(size, method='squish'), bs=bs,
                                        batch_tfms=[*augs, Normalize.from_stats(*imagenet_stats)], **kwargs)
     return _seed_batch_order(dls, seed)
 

@@ -19,7 +19,7 @@ from .viz import save_figure
 
 # %% auto #0
 __all__ = ['SPACE', 'OBJECTIVES', 'HEARTBEAT', 'schedule_of', 'suggest_settings', 'settings_of', 'OptunaReport',
-           'retry_interrupted', 'open_storage', 'study_name_of', 'TuneObjective', 'tune', 'best_settings',
+           'retry_interrupted', 'open_storage', 'study_name_of', 'TuneObjective', 'n_counted', 'tune', 'best_settings',
            'tune_report']
 
 # %% ../nbs/11_tune.ipynb #ccab5420
@@ -160,7 +160,6 @@ class TuneObjective:
         return study.user_attrs[key]
 
     def __call__(self, trial):
-        import optuna
         c, start = self.config, time.perf_counter()
         settings = suggest_settings(trial, c['epochs'], self.space)
         check_settings(**settings)   # a bad setting fails the trial before any training
@@ -198,7 +197,8 @@ def _interrupted(study) -> set:
     "Numbers of the trials that were stopped (Ctrl-C, a killed process) and queued again"
     return {t.user_attrs['retry_of'] for t in study.trials if 'retry_of' in t.user_attrs}
 
-def _n_counted(study) -> int:
+def n_counted(study) -> int:
+    "Trials of `study` that count towards `tune`'s `trials`: all but waiting ones and those interrupted"
     gone = _interrupted(study)
     return sum(t.state.name in _COUNTED and t.number not in gone for t in study.trials)
 
@@ -227,15 +227,15 @@ def _optimize(storage, study_name, trials, objective_kwargs, pruner, sampler_see
     study.sampler = optuna.samplers.TPESampler(seed=None if fresh else sampler_seed + worker)
     obj = TuneObjective(**objective_kwargs, label=f"worker {worker} " if n_workers > 1 else '')
     # a line per epoch in a log file, counting this process's share of the trials left (pruned ones end early)
-    if show and not bars_readable(): obj.log = EpochLog(max(1, -(-(trials - _n_counted(study)) // n_workers)))
+    if show and not bars_readable(): obj.log = EpochLog(max(1, -(-(trials - n_counted(study)) // n_workers)))
     def line(study, trial):
         if not show: return
         what = (f"{trial.value:.4f}" if trial.state == optuna.trial.TrialState.COMPLETE else trial.state.name.lower())
         print(f"{obj.label}trial {trial.number}: {what} in {trial.user_attrs.get('seconds', '?')}s, "
               f"{_settings_line(trial)}", flush=True)
     def stop(study, trial):   # running ones count too: `trials` in all, never more
-        if _n_counted(study) >= trials: study.stop()
-    if _n_counted(study) < trials:
+        if n_counted(study) >= trials: study.stop()
+    if n_counted(study) < trials:
         study.optimize(obj, n_trials=trials, catch=(Exception,), callbacks=[stop, line], gc_after_trial=True)
     return study
 
@@ -289,8 +289,8 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
     _fail_stale(study)
     if show and (n := len(_interrupted(study))):
         print(f"{n} interrupted trial{'s' if n > 1 else ''} there, not counted (queued again when interrupted)", flush=True)
-    left = trials - _n_counted(study)
-    if show: print(f"study {name!r} in {storage}: {_n_counted(study)} of {trials} trials there, {max(left, 0)} to run"
+    left = trials - n_counted(study)
+    if show: print(f"study {name!r} in {storage}: {n_counted(study)} of {trials} trials there, {max(left, 0)} to run"
                    f"{f' over {workers} worker processes' if workers > 1 and left > 0 else ''}", flush=True)
     kwargs = dict(storage=storage, study_name=name, trials=trials, pruner=pruner, sampler_seed=sampler_seed, show=show,
                   objective_kwargs=dict(data=data, arch=arch, size=size, epochs=epochs, bs=bs, lr=lr, seed=seed,

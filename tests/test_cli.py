@@ -102,6 +102,8 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'setting that reaches no arm': (['compare', '--arms', 'baseline,mixup', '--weight', '0.3'], '--weight reaches no arm'),
        'method with only randomcam': (['compare', '--arms', 'randomcam', '--method', 'gradcam'], '--method reaches no arm'),
        'out inside the dataset': (['compare', '--data', '{ds}', '--out', '{ds}/results'], 'inside the dataset folder'),
+       'holdout with digits': (['tune', '--holdout', '0.2'], '--holdout is for an image folder with train/'),
+       'holdout out of range': (['tune', '--data', '{ds}', '--holdout', '1.5'], '--holdout must be a share in (0, 1), got 1.5'),
        'proxy flag given to tune': (['tune', '--threshold', '0.5'], '--threshold is for run, compare and sweep, not tune'),
        'no tune workers': (['tune', '--workers', '0'], '--workers for tune is the number of worker processes'),
        'tune storage not a URL': (['tune', '--storage', 'results/tune.db'], "--storage 'results/tune.db' is neither a database URL"),
@@ -134,7 +136,7 @@ def bad_runs(tmp_path_factory):
     "Every bad command line of `BAD` through the console script, in one Python process (each would otherwise pay the import of torch)"
     tmp = tmp_path_factory.mktemp('bad')
     (tmp/'proxy-attention').write_text(CONSOLE); (tmp/'driver.py').write_text(DRIVER)
-    ds = tmp/'dataset'; ds.mkdir()
+    ds = tmp/'dataset'; (ds/'train').mkdir(parents=True)
     cases = {k: [a.replace('{ds}', str(ds)) for a in argv] for k, (argv, _) in BAD.items()}
     r = subprocess.run([sys.executable, str(tmp/'driver.py'), str(tmp/'proxy-attention'), json.dumps(cases)],
                        capture_output=True, text=True, timeout=300, cwd=tmp, env=ENV)
@@ -149,7 +151,7 @@ def test_bad_command_line(bad_runs, case):
     assert rc == 2 and 'Traceback' not in err, err
     assert out == '' and len(err.splitlines()) == 1, err   # argparse's own errors too: no usage block
     assert err.startswith('proxy-attention: error: ') and BAD[case][1] in err, err
-    assert sorted(p.name for p in tmp.iterdir()) == ['dataset', 'driver.py', 'proxy-attention'] and not any((tmp/'dataset').iterdir())
+    assert sorted(p.name for p in tmp.iterdir()) == ['dataset', 'driver.py', 'proxy-attention'] and [p.name for p in (tmp/'dataset').rglob('*')] == ['train']   # nothing written into the dataset
 
 @pytest.mark.newest_fastai
 def test_benchmark_bad_command_line(tmp_path):

@@ -50,3 +50,31 @@ def test_missing_shared_data_is_one_line(script, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(script.module, 'DATA', tmp_path/'absent')
     with pytest.raises(SystemExit) as e: script('flowers')
     assert e.value.code == 2 and capsys.readouterr().err.strip().endswith('see ../shared/data/README.md)')
+
+def test_tune_stage_validates_on_a_held_out_part_of_train(script, monkeypatch):
+    import proxy_attention.tune as tune_module
+    seen = []
+    monkeypatch.setattr(tune_module, 'tune', lambda *a, **k: seen.append(k))
+    monkeypatch.setattr(tune_module, 'tune_report', lambda study, out: None)
+    script('tune')
+    assert seen[0]['holdout'] == 0.2 and seen[0]['size'] == 128 and seen[0]['trials'] == 30   # the test images stay unseen
+
+def test_tune_rerun_waits_for_the_study_then_runs_its_best_trial_over_seeds(script, monkeypatch, tmp_path, capsys):
+    optuna = pytest.importorskip('optuna')
+    from proxy_attention.tune import open_storage, study_name_of
+    m = script.module
+    monkeypatch.setattr(m, 'TUNE_DB', f"sqlite:///{tmp_path}/tune.db")
+    study = optuna.create_study(study_name=study_name_of(dict(m.TUNE, objective='accuracy')), storage=open_storage(m.TUNE_DB),
+                                direction='maximize')
+    dist = dict(threshold=optuna.distributions.FloatDistribution(0.3, 0.95),
+                schedule=optuna.distributions.CategoricalDistribution(['default', 'once']))
+    def add(value, threshold, schedule):
+        study.add_trial(optuna.trial.create_trial(params=dict(threshold=threshold, schedule=schedule), distributions=dist, value=value))
+    for _ in range(29): add(0.5, 0.5, 'default')
+    with pytest.raises(SystemExit) as e: script('tune-rerun')
+    assert e.value.code == 2 and 'the study has 29 of its 30 trials' in capsys.readouterr().err
+    add(0.9, 0.7, 'once'); add(0.4, 0.6, 'default')   # the best trial is not the last
+    (c,) = script('tune-rerun')
+    assert c['settings'] == dict(threshold=0.7, schedule=[10, 'p', 9], feed='every_epoch')   # the best trial's
+    assert c['arms'] == ('baseline', 'proxy', 'randomcam') and c['seeds'] == 3 and (c['size'], c['epochs']) == (128, 20)
+    assert 'holdout' not in c   # judged on the test images

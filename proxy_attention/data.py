@@ -176,10 +176,11 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
         if not (path/'train').is_dir():
             raise ValueError(f"`holdout` needs a `train/` folder in {str(path)!r}; without one, `valid_pct` splits the "
                              "images")
+        if 'vocab' in kwargs: raise ValueError("`vocab` is not taken with `holdout` (the labels' sorted names are the vocab)")
     root = path/'train' if holdout is not None else path   # a held-out share of train/: nothing else is read
     # the items and splitter of `ImageDataLoaders.from_folder`, so that both paths split and order the files alike
-    if holdout is not None:
-        files, splitter, split = get_image_files(root), RandomSplitter(holdout, seed=seed), dict(valid_pct=holdout)
+    if holdout is not None:   # sorted: the same held-out images on every machine, whatever order its file system lists
+        files, splitter, split = sorted(get_image_files(root)), RandomSplitter(holdout, seed=seed), None
     elif (path/'train').is_dir() and valid:
         files, splitter = get_image_files(path, folders=['train', valid]), GrandparentSplitter('train', valid)
         split = dict(train='train', valid=valid)
@@ -196,8 +197,12 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                           size=size, bs=bs,
                           valid_idx=np.arange(len(train_idx), len(order)), seed=seed, batch_tfms=augs, path=path,
                           **kwargs)
-    dls = ImageDataLoaders.from_folder(root, **split, seed=seed, item_tfms=Resize(size, method='squish'), bs=bs,
-                                       batch_tfms=[*augs, Normalize.from_stats(*imagenet_stats)], **kwargs)
+    tfms = dict(seed=seed, item_tfms=Resize(size, method='squish'), bs=bs,
+                batch_tfms=[*augs, Normalize.from_stats(*imagenet_stats)])
+    if holdout is not None:   # the sorted files, split as in memory
+        dls = ImageDataLoaders.from_lists(path, files, [parent_label(f) for f in files], valid_pct=holdout, **tfms,
+                                          **kwargs)
+    else: dls = ImageDataLoaders.from_folder(path, **split, **tfms, **kwargs)
     return _seed_batch_order(dls, seed)
 
 # %% ../nbs/02_data.ipynb #a68551b4

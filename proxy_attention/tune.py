@@ -19,8 +19,8 @@ from .viz import save_figure
 
 # %% auto #0
 __all__ = ['SPACE', 'OBJECTIVES', 'HEARTBEAT', 'schedule_of', 'suggest_settings', 'settings_of', 'OptunaReport',
-           'retry_interrupted', 'open_storage', 'study_name_of', 'TuneObjective', 'n_counted', 'tune', 'best_settings',
-           'tune_report']
+           'retry_interrupted', 'open_storage', 'study_name_of', 'TuneObjective', 'finished_trials', 'n_counted',
+           'tune', 'best_settings', 'tune_report']
 
 # %% ../nbs/11_tune.ipynb #ccab5420
 SPACE = dict(threshold=('float', 0.3, 0.95), weight=('float', 0.05, 1.0), subset=('float', 0.05, 1.0),
@@ -87,7 +87,12 @@ def retry_interrupted(study, # The trial's study
                       trial # A trial that was stopped, not failed by its settings (a `FrozenTrial` or a `Trial`)
                      ):
     "Queue the settings of `trial` to run again as a new trial that names it (`retry_of`): `trial` no longer counts"
+    if trial.number in _interrupted(study): return   # queued already (by another worker, or a second Ctrl-C)
     study.enqueue_trial(trial.params, user_attrs=dict(retry_of=trial.number))
+
+def _interrupted(study) -> set:
+    "Numbers of the trials that were stopped (Ctrl-C, a killed process) and queued again"
+    return {t.user_attrs['retry_of'] for t in study.get_trials(deepcopy=False) if 'retry_of' in t.user_attrs}
 
 def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `postgresql://...`) or a journal file
                 ):
@@ -103,7 +108,7 @@ def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `pos
         return JournalStorage(JournalFileBackend(storage))
     # a trial whose process died is failed and queued again, not left running
     kwargs = dict(heartbeat_interval=HEARTBEAT['interval'], grace_period=HEARTBEAT['grace'])
-    params = inspect.signature(optuna.storages.RDBStorage).parameters   # Optuna 5 renamed the callback
+    params = inspect.signature(optuna.storages.RDBStorage).parameters   # Optuna 4.9 renamed the callback
     kwargs['heartbeat_stale_trial_callback' if 'heartbeat_stale_trial_callback' in params
            else 'failed_trial_callback'] = retry_interrupted
     if storage.startswith('sqlite:///'):
@@ -161,9 +166,10 @@ class TuneObjective:
 
     def __call__(self, trial):
         c, start = self.config, time.perf_counter()
-        settings = suggest_settings(trial, c['epochs'], self.space)
-        check_settings(**settings)   # a bad setting fails the trial before any training
-        try: return self._run(trial, settings, start)
+        try:
+            settings = suggest_settings(trial, c['epochs'], self.space)
+            check_settings(**settings)   # a bad setting fails the trial before any training
+            return self._run(trial, settings, start)
         except KeyboardInterrupt:   # Ctrl-C: Optuna records a failed trial; it is not a failure of these settings
             retry_interrupted(trial.study, trial)
             raise
@@ -193,9 +199,10 @@ def _settings_line(trial) -> str:
 # trial states that count towards `trials` (not enqueued, waiting ones; not failed ones that were interrupted)
 _COUNTED = ('COMPLETE', 'PRUNED', 'FAIL', 'RUNNING')
 
-def _interrupted(study) -> set:
-    "Numbers of the trials that were stopped (Ctrl-C, a killed process) and queued again"
-    return {t.user_attrs['retry_of'] for t in study.trials if 'retry_of' in t.user_attrs}
+def finished_trials(study) -> list:
+    "The trials of `study` that ended and count: complete, pruned or failed by their settings (not interrupted ones)"
+    gone = _interrupted(study)
+    return [t for t in study.trials if t.state.name in ('COMPLETE', 'PRUNED', 'FAIL') and t.number not in gone]
 
 def n_counted(study) -> int:
     "Trials of `study` that count towards `tune`'s `trials`: all but waiting ones and those interrupted"
@@ -216,24 +223,32 @@ def _worker(kwargs:dict, worker:int, n_workers:int):
     warnings.filterwarnings('default', module='proxy_attention')
     _optimize(**kwargs, worker=worker, n_workers=n_workers)
 
-def _optimize(storage, study_name, trials, objective_kwargs, pruner, sampler_seed, worker=0, n_workers=1, show=True):
+def _fresh(study, sampler_seed) -> bool:
+    "Whether a process draws a random sampler seed: asked for, or the study has trials (its seed would draw them again)"
+    return sampler_seed is None or any(t.state.name != 'WAITING' for t in study.trials)
+
+def _optimize(storage, study_name, trials, objective_kwargs, pruner, sampler_seed, worker=0, n_workers=1, show=True,
+              fresh:bool|None=None): # Decided by `tune` for all its workers at once; here if None
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage), pruner=pruner)
     _fail_stale(study)
     # a process that continues or joins a study with trials in it draws a fresh seed: the study's seed again would draw
     # the settings of its first trials again
-    fresh = sampler_seed is None or any(t.state.name != 'WAITING' for t in study.trials)
+    if fresh is None: fresh = _fresh(study, sampler_seed)
     study.sampler = optuna.samplers.TPESampler(seed=None if fresh else sampler_seed + worker)
     obj = TuneObjective(**objective_kwargs, label=f"worker {worker} " if n_workers > 1 else '')
-    # a line per epoch in a log file, counting this process's share of the trials left (pruned ones end early)
-    if show and not bars_readable(): obj.log = EpochLog(max(1, -(-(trials - n_counted(study)) // n_workers)))
+    # a line per epoch in a log file, counting this process's share of the trials left (pruned ones end early) and the
+    # baseline fit, if this process may have to train it
+    base = obj.config['objective'] == 'vs_baseline' and f"baseline_seed{obj.config['seed']}" not in study.user_attrs
+    if show and not bars_readable(): obj.log = EpochLog(max(1, -(-(trials - n_counted(study)) // n_workers)) + base)
     def line(study, trial):
         if not show: return
         what = (f"{trial.value:.4f}" if trial.state == optuna.trial.TrialState.COMPLETE else trial.state.name.lower())
         print(f"{obj.label}trial {trial.number}: {what} in {trial.user_attrs.get('seconds', '?')}s, "
               f"{_settings_line(trial)}", flush=True)
-    def stop(study, trial):   # running ones count too: `trials` in all, never more
+    def stop(study, trial):   # running ones count too: `trials` in all, never more (a dead worker's not)
+        _fail_stale(study)
         if n_counted(study) >= trials: study.stop()
     if n_counted(study) < trials:
         study.optimize(obj, n_trials=trials, catch=(Exception,), callbacks=[stop, line], gc_after_trial=True)
@@ -293,6 +308,7 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
     if show: print(f"study {name!r} in {storage}: {n_counted(study)} of {trials} trials there, {max(left, 0)} to run"
                    f"{f' over {workers} worker processes' if workers > 1 and left > 0 else ''}", flush=True)
     kwargs = dict(storage=storage, study_name=name, trials=trials, pruner=pruner, sampler_seed=sampler_seed, show=show,
+                  fresh=_fresh(study, sampler_seed),   # one decision for all workers, before any of them asks for a trial
                   objective_kwargs=dict(data=data, arch=arch, size=size, epochs=epochs, bs=bs, lr=lr, seed=seed,
                                         objective=objective,
                                         dls_kwargs=dls_kwargs, space=space))

@@ -96,11 +96,18 @@ def main():
             tune_report(study, TUNE_OUT)
         elif stage == 'tune-rerun':
             import optuna
-            from proxy_attention.tune import open_storage, settings_of, study_name_of, n_counted
+            from proxy_attention.tune import open_storage, settings_of, study_name_of, finished_trials
             name = study_name_of(dict(TUNE, objective='accuracy'))
+            if not Path(TUNE_DB.split(':///')[-1]).exists():
+                p.exit(2, f"{p.prog}: error: no study in {TUNE_DB}; run the tune stage first\n")
             study = optuna.load_study(study_name=name, storage=open_storage(TUNE_DB))
-            if (n := n_counted(study)) < TUNE_TRIALS:
-                p.exit(2, f"{p.prog}: error: the study has {n} of its {TUNE_TRIALS} trials; run the tune stage first\n")
+            if (n := len(finished_trials(study))) < TUNE_TRIALS:
+                p.exit(2, f"{p.prog}: error: the study has finished {n} of its {TUNE_TRIALS} trials; run the tune stage "
+                          "first\n")
+            if study.user_attrs.get('config', {}).get('dls_kwargs', {}).get('holdout') != 0.2:
+                p.exit(2, f"{p.prog}: error: the study in {TUNE_DB} was not searched on the held-out fifth of train/\n")
+            if not any(t.state.name == 'COMPLETE' for t in study.trials):
+                p.exit(2, f"{p.prog}: error: no trial of the study completed; nothing to re-run\n")
             best = settings_of(study.best_trial.params, TUNE['epochs'])
             print(f"re-running trial {study.best_trial.number} ({study.best_value:.4f} on the held-out fifth of train/): "
                   f"{best}", flush=True)

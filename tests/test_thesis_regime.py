@@ -64,16 +64,24 @@ def test_tune_rerun_waits_for_the_study_then_runs_its_best_trial_over_seeds(scri
     from proxy_attention.tune import open_storage, study_name_of
     m = script.module
     monkeypatch.setattr(m, 'TUNE_DB', f"sqlite:///{tmp_path}/tune.db")
+    with pytest.raises(SystemExit) as e: script('tune-rerun')
+    assert e.value.code == 2 and 'no study in' in capsys.readouterr().err and not (tmp_path/'tune.db').exists()
     study = optuna.create_study(study_name=study_name_of(dict(m.TUNE, objective='accuracy')), storage=open_storage(m.TUNE_DB),
                                 direction='maximize')
     dist = dict(threshold=optuna.distributions.FloatDistribution(0.3, 0.95),
                 schedule=optuna.distributions.CategoricalDistribution(['default', 'once']))
     def add(value, threshold, schedule):
         study.add_trial(optuna.trial.create_trial(params=dict(threshold=threshold, schedule=schedule), distributions=dist, value=value))
-    for _ in range(29): add(0.5, 0.5, 'default')
     with pytest.raises(SystemExit) as e: script('tune-rerun')
-    assert e.value.code == 2 and 'the study has 29 of its 30 trials' in capsys.readouterr().err
+    assert e.value.code == 2 and 'the study has finished 0 of its 30 trials' in capsys.readouterr().err
+    for _ in range(29): add(0.5, 0.5, 'default')
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING))   # still running: not finished
+    with pytest.raises(SystemExit) as e: script('tune-rerun')
+    assert e.value.code == 2 and 'the study has finished 29 of its 30 trials' in capsys.readouterr().err
     add(0.9, 0.7, 'once'); add(0.4, 0.6, 'default')   # the best trial is not the last
+    with pytest.raises(SystemExit) as e: script('tune-rerun')
+    assert e.value.code == 2 and 'was not searched on the held-out fifth of train/' in capsys.readouterr().err
+    study.set_user_attr('config', dict(dls_kwargs=dict(num_workers=0, holdout=0.2)))   # as `tune` records it
     (c,) = script('tune-rerun')
     assert c['settings'] == dict(threshold=0.7, schedule=[10, 'p', 9], feed='every_epoch')   # the best trial's
     assert c['arms'] == ('baseline', 'proxy', 'randomcam') and c['seeds'] == 3 and (c['size'], c['epochs']) == (128, 20)

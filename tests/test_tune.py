@@ -6,7 +6,7 @@ optuna = pytest.importorskip('optuna')
 from optuna.trial import TrialState
 from conftest import console_script
 from proxy_attention import tune as tune_module
-from proxy_attention.tune import tune, tune_report, open_storage, suggest_settings, SPACE
+from proxy_attention.tune import tune, tune_report, open_storage, suggest_settings, retry_interrupted, SPACE
 
 SMALL = dict(size=64, epochs=4, bs=32, n=100, num_workers=0, show=False)   # 4: the default schedule's two proxy steps
 CHEAP = {**SPACE, 'smooth': ('choice', (None,))}   # test-time-augmented maps cost 5 CAM passes: not needed to test the study
@@ -73,6 +73,8 @@ def test_a_killed_workers_trial_runs_again_and_does_not_count(tmp_path, monkeypa
     study = tune('digits', trials=1, storage=storage, study_name='k', space=CHEAP, **SMALL)
     assert states(study) == [TrialState.FAIL, TrialState.COMPLETE]   # one trial asked for: the killed one did not count
     assert study.trials[1].user_attrs['retry_of'] == 0 and study.trials[1].params == dead.params
+    retry_interrupted(study, study.trials[0])   # a second worker that failed the same trial: queued once, not twice
+    assert len(study.trials) == 2
 
 @pytest.fixture(scope='module')
 def resumed(tmp_path_factory):

@@ -172,11 +172,13 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
     valid = next((v for v in _VALID_NAMES if (path/v).is_dir()), None)
     if holdout is not None:
         if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 < holdout < 1:
-            raise ValueError(f"`holdout`={holdout!r} is not accepted; use a share of `train/` in (0, 1), e.g. 0.2, or None")
+            raise ValueError(f"`holdout`={holdout!r} is not accepted; use a share of `train/` in (0, 1), e.g. 0.2, "
+                             "or None")
         if not (path/'train').is_dir():
             raise ValueError(f"`holdout` needs a `train/` folder in {str(path)!r}; without one, `valid_pct` splits the "
                              "images")
-        if 'vocab' in kwargs: raise ValueError("`vocab` is not taken with `holdout` (the labels' sorted names are the vocab)")
+        if 'vocab' in kwargs:
+            raise ValueError("`vocab` is not taken with `holdout` (the labels' sorted names are the vocab)")
     root = path/'train' if holdout is not None else path   # a held-out share of train/: nothing else is read
     # the items and splitter of `ImageDataLoaders.from_folder`, so that both paths split and order the files alike
     if holdout is not None:   # sorted: the same held-out images on every machine, whatever order its file system lists

@@ -303,12 +303,14 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
                          "`study_name`")
     _fail_stale(study)
     if show and (n := len(_interrupted(study))):
-        print(f"{n} interrupted trial{'s' if n > 1 else ''} there, not counted (queued again when interrupted)", flush=True)
+        print(f"{n} interrupted trial{'s' if n > 1 else ''} there, not counted (queued again when interrupted)",
+              flush=True)
     left = trials - n_counted(study)
     if show: print(f"study {name!r} in {storage}: {n_counted(study)} of {trials} trials there, {max(left, 0)} to run"
                    f"{f' over {workers} worker processes' if workers > 1 and left > 0 else ''}", flush=True)
     kwargs = dict(storage=storage, study_name=name, trials=trials, pruner=pruner, sampler_seed=sampler_seed, show=show,
-                  fresh=_fresh(study, sampler_seed),   # one decision for all workers, before any of them asks for a trial
+                  # one decision for all workers, before any of them asks for a trial
+                  fresh=_fresh(study, sampler_seed),
                   objective_kwargs=dict(data=data, arch=arch, size=size, epochs=epochs, bs=bs, lr=lr, seed=seed,
                                         objective=objective,
                                         dls_kwargs=dls_kwargs, space=space))

@@ -199,15 +199,17 @@ def _settings_line(trial) -> str:
 # trial states that count towards `trials` (not enqueued, waiting ones; not failed ones that were interrupted)
 _COUNTED = ('COMPLETE', 'PRUNED', 'FAIL', 'RUNNING')
 
+def _counted(study, states) -> list:
+    gone = _interrupted(study)
+    return [t for t in study.trials if t.state.name in states and t.number not in gone]
+
 def finished_trials(study) -> list:
     "The trials of `study` that ended and count: complete, pruned or failed by their settings (not interrupted ones)"
-    gone = _interrupted(study)
-    return [t for t in study.trials if t.state.name in ('COMPLETE', 'PRUNED', 'FAIL') and t.number not in gone]
+    return _counted(study, _COUNTED[:-1])
 
 def n_counted(study) -> int:
     "Trials of `study` that count towards `tune`'s `trials`: all but waiting ones and those interrupted"
-    gone = _interrupted(study)
-    return sum(t.state.name in _COUNTED and t.number not in gone for t in study.trials)
+    return len(_counted(study, _COUNTED))
 
 def _fail_stale(study):
     "Fail the running trials of dead processes now (Optuna does it before each trial), so that they are not counted"
@@ -227,15 +229,14 @@ def _fresh(study, sampler_seed) -> bool:
     "Whether a process draws a random sampler seed: asked for, or the study has trials (its seed would draw them again)"
     return sampler_seed is None or any(t.state.name != 'WAITING' for t in study.trials)
 
-def _optimize(storage, study_name, trials, objective_kwargs, pruner, sampler_seed, worker=0, n_workers=1, show=True,
-              fresh:bool|None=None): # Decided by `tune` for all its workers at once; here if None
+def _optimize(storage, study_name, trials, objective_kwargs, pruner, sampler_seed, fresh:bool, worker=0, n_workers=1,
+              show=True):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage), pruner=pruner)
     _fail_stale(study)
-    # a process that continues or joins a study with trials in it draws a fresh seed: the study's seed again would draw
-    # the settings of its first trials again
-    if fresh is None: fresh = _fresh(study, sampler_seed)
+    # `fresh`, decided by `tune` for all its workers: a process that continues or joins a study with trials draws a
+    # random seed, as the study's seed again would draw the settings of its first trials again
     study.sampler = optuna.samplers.TPESampler(seed=None if fresh else sampler_seed + worker)
     obj = TuneObjective(**objective_kwargs, label=f"worker {worker} " if n_workers > 1 else '')
     # a line per epoch in a log file, counting this process's share of the trials left (pruned ones end early) and the

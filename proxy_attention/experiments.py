@@ -485,7 +485,7 @@ def _curves(df, by, metric='accuracy', conf=0.95):
 
 def plot_curves(df:pd.DataFrame, by:list, metric:str='accuracy', title:str|None=None, save=None, ax=None, conf=0.95):
     "Mean `metric` per epoch of each group in `by`, with a `conf` t band over seeds; saved as PNG when `save` is a path"
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt, textwrap
     df = df.copy(); df['epoch'] = df['epoch'].astype(int)
     cur = _curves(df, by, metric, conf)
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
@@ -499,11 +499,13 @@ def plot_curves(df:pd.DataFrame, by:list, metric:str='accuracy', title:str|None=
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel('epoch'); ax.set_ylabel(metric); ax.grid(alpha=0.3); ax.legend(fontsize=8)
-    if title: ax.set_title(title, fontsize=10)
+    if title: ax.set_title(textwrap.fill(title, 80), fontsize=10)   # a searched setting's note is long
     if save is not None: save_figure(fig, save)
     return fig
 
-def _settings_note(settings:dict) -> str: return ' '.join(f"{k}={_setting_text(v)}" for k, v in settings.items())
+def _settings_note(settings:dict) -> str:
+    "Settings as a figure's title names them, floats to 3 digits (a searched `subset=0.11040264838497274` is 0.11)"
+    return ' '.join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={_setting_text(v)}" for k, v in settings.items())
 
 def _data_name(data) -> str:
     "A dataset as a figure names it: a folder by its name, not its path ('../shared/data/flowers12' -> 'flowers12')"

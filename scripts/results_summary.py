@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import (read_results, summarize, summary_table, epochs_to_reach, final_rows, plot_compare,
-                                         plot_sweep, default_label, seeds_text, vs_defaults)
+                                         plot_sweep, default_label, seeds_text, vs_defaults, _settings_of)
 from proxy_attention.stats import markdown_table
 from proxy_attention.metrics import summarize_explanations, explained_runs
 
@@ -53,12 +53,21 @@ def report(folder:Path):
         s['mean (95% CI)'] = [ci(m, lo, hi) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])]
         print(markdown_table(s[['run', 'metric', 'n', 'mean (95% CI)']]))
 
+def _number(v:str):
+    "A setting as the callback takes it: `0.11` a float, `eigen` a string"
+    try: return float(v)
+    except ValueError: return v
+
 def figure(folder:Path):
     "Accuracy per epoch, mean and 95% CI over seeds: the arms of a `compare`, or the values of one swept setting"
     res = read_results(folder/'results.csv')
     params = sorted(set(res['param']) - {'none'})
     save = root/'images'/f"{folder.name}.png"
     if not params: plot_compare(res, save=save)
+    elif res.groupby('arm')['setting'].nunique().max() == 1 and res.loc[res['arm'] != 'baseline', 'setting'].nunique() == 1:
+        # a compare at other settings than the defaults (the tune-rerun stage): every proxy arm has the same ones
+        r = res[res['arm'] != 'baseline'].iloc[0]
+        plot_compare(res, save=save, settings={k: _number(v) for k, v in _settings_of(r['param'], r['setting']).items()})
     elif len(params) == 1: plot_sweep(res, params[0], save=save)
     else:   # one setting at a time against the same baseline (the thesis's hyperparameter figures): a panel each
         import matplotlib.pyplot as plt

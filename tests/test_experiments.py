@@ -291,3 +291,19 @@ def test_results_summary_draws_a_panel_per_swept_setting(first, tmp_path):
     plot_compare(read_results(out/'results.csv'), save=tmp_path/'one.png')   # one panel, for scale
     (w, h), (w1, h1) = Image.open(tmp_path/'images'/'hyper.png').size, Image.open(tmp_path/'one.png').size
     assert w > 1.4 * w1 and h > 1.4 * h1, ((w, h), (w1, h1))   # two panels side by side, curves above differences
+
+def test_results_summary_draws_a_compare_at_searched_settings(first, tmp_path):
+    "A compare at settings other than the defaults (the tune-rerun stage) gets its figure, titled to 3 digits"
+    import shutil
+    from PIL import Image
+    root = Path(__file__).parents[1]
+    (tmp_path/'scripts').mkdir(); shutil.copy(root/'scripts'/'results_summary.py', tmp_path/'scripts')
+    rerun = tmp_path/'results'/'rerun'
+    with too_short():
+        compare(arms=('baseline', 'proxy'), settings=dict(subset=0.11040264838497274, replacement='halfmax'), out=rerun,
+                **TINY)
+    r = subprocess.run([sys.executable, 'scripts/results_summary.py', '--figures', 'results/rerun'], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300, env={**os.environ, 'PYTHONPATH': str(root)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '![rerun: accuracy per epoch](images/rerun.png)' in r.stdout, r.stdout
+    assert Image.open(tmp_path/'images'/'rerun.png').size[0] > 0

@@ -292,8 +292,8 @@ def test_results_summary_draws_a_panel_per_swept_setting(first, tmp_path):
     (w, h), (w1, h1) = Image.open(tmp_path/'images'/'hyper.png').size, Image.open(tmp_path/'one.png').size
     assert w > 1.4 * w1 and h > 1.4 * h1, ((w, h), (w1, h1))   # two panels side by side, curves above differences
 
-def test_results_summary_draws_a_compare_at_searched_settings(first, tmp_path):
-    "A compare at settings other than the defaults (the tune-rerun stage) gets its figure, titled to 3 digits"
+def test_results_summary_draws_a_compare_at_searched_settings(tmp_path):
+    "A compare at several settings other than the defaults (the tune-rerun stage) gets its figure, not a KeyError"
     import shutil
     from PIL import Image
     root = Path(__file__).parents[1]

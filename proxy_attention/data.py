@@ -13,6 +13,7 @@ from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplit
                                GrandparentSplitter, PILImage,
                                Resize, Normalize, imagenet_stats, ImageDataLoaders, untar_data, URLs, aug_transforms,
                                get_image_files, FuncSplitter, parent_label)
+from .folders import VALID_NAMES, BUILT_IN_DATASETS, check_folder
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'IN_MEMORY_LIMIT_MB', 'URL_DATASETS', 'DATASETS', 'ArrayImage',
@@ -143,7 +144,6 @@ def decode_images(files, # Image files, opened as RGB by `PILImage.create`
     return images
 
 # %% ../nbs/02_data.ipynb #e7365b03
-_VALID_NAMES = ('valid', 'val', 'test')
 _FROM_FOLDER_ONLY = ('vocab', 'img_cls')  # `from_folder` options that `arrays_dls` does not take
 
 def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a folder per label, or a folder per label
@@ -169,7 +169,7 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
     from_folder_only = [k for k in _FROM_FOLDER_ONLY if k in kwargs]
     if in_memory and from_folder_only: raise ValueError(f"`{from_folder_only[0]}` needs `in_memory=False`")
     augs = aug_transforms() if batch_tfms is None else list(batch_tfms)
-    valid = next((v for v in _VALID_NAMES if (path/v).is_dir()), None)
+    valid = next((v for v in VALID_NAMES if (path/v).is_dir()), None)
     if holdout is not None:
         if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 < holdout < 1:
             raise ValueError(f"`holdout`={holdout!r} is not accepted; use a share of `train/` in (0, 1), e.g. 0.2, "
@@ -179,6 +179,7 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                              "images")
         if 'vocab' in kwargs:
             raise ValueError("`vocab` is not taken with `holdout` (the labels' sorted names are the vocab)")
+    check_folder(path, bs=bs, valid_pct=valid_pct, holdout=holdout)   # classes, split sizes, unreadable files: now
     root = path/'train' if holdout is not None else path   # a held-out share of train/: nothing else is read
     # the items and splitter of `ImageDataLoaders.from_folder`, so that both paths split and order the files alike
     if holdout is not None:   # sorted: the same held-out images on every machine, whatever order its file system lists
@@ -188,7 +189,6 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
         split = dict(train='train', valid=valid)
     else:
         files, splitter, split = get_image_files(path), RandomSplitter(valid_pct, seed=seed), dict(valid_pct=valid_pct)
-    if not files: raise FileNotFoundError(f"`path`={str(path)!r} holds no image files")
     if in_memory is None:
         in_memory = (not from_folder_only and isinstance(size, int)
                      and len(files) * size * size * 3 <= IN_MEMORY_LIMIT_MB * 1e6)
@@ -237,7 +237,7 @@ def url_dls(name:str, # One of `URL_DATASETS`
     return folder_dls(path, size=size, bs=bs, seed=seed, **kwargs)
 
 # %% ../nbs/02_data.ipynb #74e452e9
-DATASETS = ('digits', 'fashion-mnist')
+DATASETS = BUILT_IN_DATASETS
 
 def get_dls(data:str='digits', size:int|None=None, bs:int=64, seed:int=42, **kwargs):
     "`DataLoaders` by name: 'digits', 'fashion-mnist', a `URL_DATASETS` name, or a path to an image folder"

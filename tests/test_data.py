@@ -1,5 +1,6 @@
 "The data loaders: real data offline, seeded splits and batch order, clear errors, the user's folder only read"
 import random, numpy as np, pytest, torch
+from PIL import Image
 from pathlib import Path
 from proxy_attention.data import arrays_dls, digits_dls, folder_dls, get_dls, fashion_mnist_dls, FASHION_MNIST_PATH
 
@@ -45,3 +46,59 @@ def test_folder_is_only_read(tmp_path, in_memory):
 def test_fashion_mnist_subset():
     dls = fashion_mnist_dls(n_train=64, n_valid=32, size=28, bs=16, num_workers=0)
     assert len(dls.train_ds) == 64 and len(dls.valid_ds) == 32 and len(dls.vocab) == 10
+
+# --- a folder that cannot train is refused before anything loads, the file or number named (issue 37)
+FLOWERS12 = Path(__file__).parents[2]/'shared'/'data'/'flowers12'
+
+def photo_folder(root, counts:dict, side=48):
+    "A folder of small noisy JPEGs (so each has real entropy-coded data), `counts` = {'train/cat': 6, ...}"
+    rng = np.random.default_rng(0)
+    for sub, n in counts.items():
+        (root/sub).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root/sub/f'image_{i:04d}.jpg')
+    return root
+
+def test_unreadable_images_named_by_path(tmp_path):
+    ds = photo_folder(tmp_path, {'train/cat': 8, 'train/dog': 8, 'valid/cat': 2, 'valid/dog': 2})
+    good = (ds/'train'/'cat'/'image_0001.jpg').read_bytes()
+    (ds/'train'/'cat'/'image_0001.jpg').write_bytes(good[:len(good) // 2])   # a download cut short
+    (ds/'valid'/'dog'/'image_0000.jpg').write_bytes(np.random.default_rng(1).bytes(3000))   # random bytes
+    before = sorted((p, p.stat().st_mtime_ns) for p in ds.rglob('*'))
+    with pytest.raises(ValueError) as e: folder_dls(ds, bs=4, num_workers=0)
+    msg = str(e.value)
+    assert msg.startswith(f"2 of the 20 image files in {str(ds)!r} cannot be read: ") and msg.endswith('remove or replace them')
+    assert repr(str(ds/'train'/'cat'/'image_0001.jpg')) in msg and 'JPEG cut short' in msg
+    assert repr(str(ds/'valid'/'dog'/'image_0000.jpg')) in msg and 'UnidentifiedImageError' in msg
+    assert '\n' not in msg and sorted((p, p.stat().st_mtime_ns) for p in ds.rglob('*')) == before   # only read
+
+def test_empty_folder_refused(tmp_path):
+    (tmp_path/'train'/'cat').mkdir(parents=True); (tmp_path/'valid').mkdir()
+    with pytest.raises(FileNotFoundError, match=f"{str(tmp_path)!r} holds no image files: give a folder with one folder"):
+        folder_dls(tmp_path)
+
+def test_one_class_refused(tmp_path):
+    photo_folder(tmp_path, {'train/iris': 10, 'valid/iris': 2})
+    with pytest.raises(ValueError, match=r"holds images of 1 class \(iris\): classification needs at least 2"):
+        folder_dls(tmp_path, bs=4)
+
+def test_batch_larger_than_the_training_split_refused(tmp_path):
+    "The issue's case: 60 training images and the default bs=64 trained nothing, silently"
+    photo_folder(tmp_path, {'train/a': 30, 'train/b': 30, 'valid/a': 5, 'valid/b': 5}, side=16)
+    with pytest.raises(ValueError, match=f"`bs`=64 is more than the 60 training images of {str(tmp_path/'train')!r}: "
+                                         "fastai drops the last incomplete training batch.*use `bs` <= 60, e.g. 30"):
+        folder_dls(tmp_path, size=16)
+    assert len(folder_dls(tmp_path, size=16, bs=60, batch_tfms=[], num_workers=0).train) == 1   # at 60 it trains
+
+def test_validation_class_unknown_to_training_refused(tmp_path):
+    photo_folder(tmp_path, {'train/a': 4, 'train/b': 4, 'valid/a': 2, 'valid/c': 2}, side=16)
+    with pytest.raises(ValueError, match=r"holds classes that .* lacks \(c\)"): folder_dls(tmp_path, bs=4)
+
+@pytest.mark.skipif(not FLOWERS12.is_dir(), reason='../shared/data/flowers12 not here')
+def test_flowers12_passes_the_check():
+    from proxy_attention.folders import check_folder
+    from fastai.vision.all import get_image_files
+    from proxy_attention.folders import image_files
+    assert check_folder(FLOWERS12, bs=64) == dict(layout='folders', classes=sorted(p.name for p in (FLOWERS12/'train').iterdir()),
+                                                  train=720, valid=240)
+    assert image_files(FLOWERS12, folders=['train', 'test']) == sorted(get_image_files(FLOWERS12, folders=['train', 'test']))

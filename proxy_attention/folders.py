@@ -28,7 +28,8 @@ def image_files(path, # A folder
         first = folders and i == 0
         dirs[:] = sorted(d for d in dirs if (d in folders if first else not d.startswith('.')))
         if first: continue
-        res += [Path(p)/f for f in files if not f.startswith('.') and f'.{f.split(".")[-1].lower()}' in IMAGE_EXTENSIONS]
+        res += [Path(p)/f for f in files
+                if not f.startswith('.') and f'.{f.split(".")[-1].lower()}' in IMAGE_EXTENSIONS]
     return sorted(res)
 
 # %% ../nbs/02b_folders.ipynb #b374398c

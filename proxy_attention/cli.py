@@ -18,7 +18,7 @@ except ImportError: Param = None          # fastcore 2.x declares arguments with
 from .core import ProxyAttentionWarning
 from .data import DATASETS, URL_DATASETS
 from .training import proxy_settings, run_pair
-from .tune import tune, tune_report, OBJECTIVES
+from .tune import tune, tune_report, check_storage, OBJECTIVES
 from .experiments import (DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out, compare,
                                          sweep, summarize,
                                          format_summary, plot_compare, plot_sweep)
@@ -86,7 +86,10 @@ def check_args(a:dict # `main`'s arguments
         if '://' not in storage and not storage.endswith(('.log', '.journal')):
             raise ValueError(f"--storage {storage!r} is neither a database URL (sqlite:///results/tune.db, "
                              "postgresql://...) nor a journal file (.log, .journal)")
-        check_out(storage.split(':///')[-1], data, 'storage')
+        check_storage(storage)   # its database driver installed, before anything is loaded
+        # a file of the storage (SQLite, journal) never in the dataset; a server's URL names none
+        if '://' not in storage or storage.startswith('sqlite:///'):
+            check_out(storage.split(':///')[-1], data, 'storage')
         return dict(job, seed=a['seed'] or 0, trials=a['trials'] or 30, workers=a['workers'] or 1, storage=storage,
                     study=a['study'],
                     objective=objective, out=str(check_out(a['out'] or 'results/tune', data)))

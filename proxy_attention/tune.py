@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_tune.ipynb #ff929df2
 from __future__ import annotations
-import inspect, json, os, random, socket, time, warnings, multiprocessing as mp
+import inspect, json, os, random, re, socket, time, warnings, multiprocessing as mp
 from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelFitException
@@ -18,9 +18,9 @@ from .experiments import code_commit, check_out
 from .viz import save_figure
 
 # %% auto #0
-__all__ = ['SPACE', 'OBJECTIVES', 'HEARTBEAT', 'schedule_of', 'suggest_settings', 'settings_of', 'OptunaReport',
-           'retry_interrupted', 'open_storage', 'study_name_of', 'TuneObjective', 'finished_trials', 'n_counted',
-           'tune', 'best_settings', 'tune_report']
+__all__ = ['SPACE', 'OBJECTIVES', 'HEARTBEAT', 'DRIVERS', 'schedule_of', 'suggest_settings', 'settings_of', 'OptunaReport',
+           'retry_interrupted', 'mask_url', 'check_storage', 'open_storage', 'study_name_of', 'TuneObjective',
+           'finished_trials', 'n_counted', 'tune', 'best_settings', 'tune_report']
 
 # %% ../nbs/11_tune.ipynb #ccab5420
 SPACE = dict(threshold=('float', 0.3, 0.95), weight=('float', 0.05, 1.0), subset=('float', 0.05, 1.0),
@@ -94,6 +94,42 @@ def _interrupted(study) -> set:
     "Numbers of the trials that were stopped (Ctrl-C, a killed process) and queued again"
     return {t.user_attrs['retry_of'] for t in study.get_trials(deepcopy=False) if 'retry_of' in t.user_attrs}
 
+# a bare URL's driver is the one its extra installs (`pip install -e ".[postgres]"`), whatever SQLAlchemy's default
+DRIVERS = dict(postgresql=('psycopg', 'postgres', 'psycopg[binary]'), mysql=('pymysql', 'mysql', 'PyMySQL'))
+
+def mask_url(url:str # A database URL or a journal file
+            ) -> str:
+    "`url` with its password as `***`: all that a message, a log line or a file of `tune` shows of a storage"
+    # up to the last @, not the first (as SQLAlchemy's `make_url` does): a mistyped password may hold an unquoted @
+    s = re.sub(r'^([\w+.-]+://[^:/?#@]*:).*@', r'\1***@', str(url))
+    return re.sub(r'(?i)(password=)[^&#]*', r'\1***', s)   # a password as a query parameter
+
+def check_storage(storage:str # A database URL or a journal file
+                 ) -> str:
+    "The URL to open for `storage`, its driver installed (a bare postgresql:// or mysql:// gets its extra's driver)"
+    storage = str(storage)
+    if '://' not in storage: return storage
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    try: url = make_url(storage)
+    except (ArgumentError, ValueError):   # ValueError: a port that is not a number
+        raise ValueError(f"`storage` {mask_url(storage)!r} is not a database URL (sqlite:///results/tune.db, "
+                         "postgresql://user:password@host:5432/database)") from None
+    bare = url.drivername in DRIVERS
+    if bare: url = url.set(drivername=f"{url.drivername}+{DRIVERS[url.drivername][0]}")
+    try:
+        dialect = url.get_dialect()
+        (getattr(dialect, 'import_dbapi', None) or dialect.dbapi)()   # SQLAlchemy 1.4 names it `dbapi`
+    except NoSuchModuleError:
+        raise ValueError(f"`storage` {mask_url(storage)!r}: SQLAlchemy has no database {url.drivername!r}") from None
+    except ImportError as e:
+        driver, extra, package = DRIVERS.get(url.get_backend_name(), (None, None, None))
+        how = (f'pip install -e ".[{extra}]" in the proxy_attention checkout, or pip install "{package}"'
+               if driver == url.get_driver_name() else f"install the {url.get_driver_name()} package")
+        raise ValueError(f"`storage` {mask_url(storage)!r} needs the database driver {e.name or driver}, which is not "
+                         f"installed: {how}") from None
+    return url.render_as_string(hide_password=False) if bare else storage
+
 def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `postgresql://...`) or a journal file
                 ):
     "An Optuna storage: a database through SQLAlchemy (SQLite waits for its lock, not failing), or a journal file"
@@ -106,6 +142,7 @@ def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `pos
         from optuna.storages.journal import JournalStorage, JournalFileBackend
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(storage))
+    url = check_storage(storage)
     # a trial whose process died is failed and queued again, not left running
     kwargs = dict(heartbeat_interval=HEARTBEAT['interval'], grace_period=HEARTBEAT['grace'])
     params = inspect.signature(optuna.storages.RDBStorage).parameters   # Optuna 4.9 renamed the callback
@@ -116,7 +153,7 @@ def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `pos
         kwargs['engine_kwargs'] = dict(connect_args=dict(timeout=120))
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)   # Optuna marks heartbeats experimental
-        return optuna.storages.RDBStorage(storage, **kwargs)
+        return optuna.storages.RDBStorage(url, **kwargs)
 
 def study_name_of(config:dict) -> str:
     "The default study name: what the study is about, so that the same command continues the same study"
@@ -300,15 +337,16 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
         here = json.loads(json.dumps(config))
         diff = ', '.join(f"{k}: {made.get(k)!r} there, {config.get(k)!r} here"
                          for k in _CONFIG_KEYS if made.get(k) != here.get(k))
-        raise ValueError(f"study {name!r} in {storage} was made for another configuration ({diff}); pass another "
-                         "`study_name`")
+        raise ValueError(f"study {name!r} in {mask_url(storage)} was made for another configuration ({diff}); pass "
+                         "another `study_name`")
     _fail_stale(study)
     if show and (n := len(_interrupted(study))):
         print(f"{n} interrupted trial{'s' if n > 1 else ''} there, not counted (queued again when interrupted)",
               flush=True)
     left = trials - n_counted(study)
-    if show: print(f"study {name!r} in {storage}: {n_counted(study)} of {trials} trials there, {max(left, 0)} to run"
-                   f"{f' over {workers} worker processes' if workers > 1 and left > 0 else ''}", flush=True)
+    if show: print(f"study {name!r} in {mask_url(storage)}: {n_counted(study)} of {trials} trials there, "
+                   f"{max(left, 0)} to run{f' over {workers} worker processes' if workers > 1 and left > 0 else ''}",
+                   flush=True)
     kwargs = dict(storage=storage, study_name=name, trials=trials, pruner=pruner, sampler_seed=sampler_seed, show=show,
                   # one decision for all workers, before any of them asks for a trial
                   fresh=_fresh(study, sampler_seed),

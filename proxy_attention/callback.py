@@ -19,12 +19,14 @@ from .trackers import log_proxy_step
 from .pixels import PixelSpace, unwrap_model, all_ranks_sum, is_rank0
 
 # %% auto #0
-__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'SOURCES', 'check_settings', 'ProxyAttention', 'unfed_note', 'flat_cams_message']
+__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'SOURCES', 'PLACES', 'check_settings', 'ProxyAttention', 'unfed_note',
+           'shifted_maps', 'flat_cams_message']
 
 # %% ../nbs/03_callback.ipynb #f42d9664
 MODES, POOLS, EXPLAIN = ('replace', 'add'), ('keep', 'replace'), ('pred', 'label')
 FEEDS = ('every_epoch', 'proxy_epochs')
 SOURCES = ('wrong', 'right', 'all')
+PLACES = ('cam', 'random')
 
 def _check_max_images(name, value):
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
@@ -39,7 +41,7 @@ def _check_layer(name, value):
 _choice = lambda options: lambda n, v: check_choice(n, v, options)
 _SETTINGS = dict(threshold=check_fraction, weight=check_fraction, subset=check_fraction, source=_choice(SOURCES),
                  method=_choice(CAM_METHODS), replacement=_choice(REPLACEMENTS),
-                 smooth=lambda n, v: v if v is None else check_choice(n, v, SMOOTHINGS),
+                 smooth=lambda n, v: v if v is None else check_choice(n, v, SMOOTHINGS), place=_choice(PLACES),
                  schedule=lambda n, v: check_schedule(v), feed=_choice(FEEDS), max_images=_check_max_images,
                  mode=_choice(MODES), pool=_choice(POOLS), explain=_choice(EXPLAIN), layer=_check_layer)
 
@@ -66,6 +68,9 @@ class ProxyAttention(Callback):
                  method:str='gradcam++', # CAM method, one of `CAM_METHODS` ('rollout', 'gradrollout' for ViTs)
                  # Smoothed maps: None, 'aug' (test-time flips and scalings), 'eigen' (first principal component)
                  smooth:str|None=None,
+                 # Where the map darkens: 'cam' (where it points) or 'random' (the same map moved by a random cyclic
+                 # shift: as many pixels darkened as much, at a random place; a control for "where")
+                 place:str='cam',
                  replacement:str='blend', # What a salient pixel becomes, one of `REPLACEMENTS`
                  # Thesis list `[5,'p',9,'p',4]`, an int k (every k epochs), None (thesis default scaled)
                  schedule=None,
@@ -280,6 +285,7 @@ def make_proxies(self:ProxyAttention, xs:Tensor, ys:Tensor) -> tuple:
         cams, preds = compute_cams(model, x, self.method, targets=y if self.explain == 'label' else None,
                                    layer=self._target,
                                    fast=self.fast, smooth=self.smooth)
+        if self.place == 'random': cams = shifted_maps(cams, self.gen)
         proxies = proxy_images(px, cams, self.threshold, self.weight, self.replacement)
         flat = flat and not bool(cams.amax() > 0)
         made.append(proxies.cpu())
@@ -291,6 +297,14 @@ def make_proxies(self:ProxyAttention, xs:Tensor, ys:Tensor) -> tuple:
     keys = ('images', 'cams', 'proxies', 'labels', 'preds')
     self.preview = {k: torch.cat([p[j] for p in preview])[:self.n_preview] for j, k in enumerate(keys)}
     return torch.cat(made), ys.clone()
+
+def shifted_maps(cams:Tensor, # Maps (N, H, W)
+                 gen:torch.Generator # Draws the shifts (on the CPU)
+                ) -> Tensor:
+    "Each map moved by its own random cyclic shift: the same values (so as many pixels as much darkened) elsewhere"
+    h, w = cams.shape[-2:]
+    dy, dx = torch.randint(h, (len(cams),), generator=gen), torch.randint(w, (len(cams),), generator=gen)
+    return torch.stack([c.roll((int(a), int(b)), dims=(-2, -1)) for c, a, b in zip(cams, dy, dx)])
 
 def flat_cams_message(size, where:str) -> str:
     "Why every CAM of `where` is flat, and what to do about it"
@@ -352,3 +366,19 @@ def proxy_summary(self:ProxyAttention):
     "The proxy steps of the last fit as a DataFrame"
     import pandas as pd
     return pd.DataFrame(self.history, columns=['epoch', 'wrong', 'kept', 'made', 'pool', 'seconds'])
+
+# %% ../nbs/03_callback.ipynb #9873da6e
+@patch
+def state_dict(self:ProxyAttention) -> dict:
+    "What this fit has built so far (pool, generator, `history`, `seen`, `preview`): tensors, lists and numbers only"
+    return dict(pool_x=self.pool_x, pool_y=self.pool_y, gen=self.gen.get_state(), preview=self.preview,
+                history=[dict(h) for h in self.history], seen=list(self.seen))
+
+@patch
+def load_state_dict(self:ProxyAttention, state:dict):
+    "Resume from `state_dict()`: call at the resumed fit's first training phase, before this callback's `before_train`"
+    if self._pending: self._start_fit()
+    self.pool_x, self.pool_y, self.preview = state['pool_x'], state['pool_y'], state['preview']
+    self.gen.set_state(state['gen'])
+    self.history, self.seen = [dict(h) for h in state['history']], list(state['seen'])
+

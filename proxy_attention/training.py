@@ -4,19 +4,25 @@
 
 # %% ../nbs/03b_training.ipynb #t0a1b2c7
 from __future__ import annotations
-import sys, time, random, inspect, warnings
+import os, sys, time, copy, random, inspect, platform, warnings
+from contextlib import contextmanager
+from pathlib import Path
+import numpy as np, torch
 # importing fastai trips torch's and pandas' deprecation warnings: not actionable here, noise on a command line
 with warnings.catch_warnings():
     warnings.simplefilter('ignore')
-    from fastai.vision.all import vision_learner, accuracy, set_seed, Callback, Recorder
+    from fastai.vision.all import vision_learner, accuracy, set_seed, Callback, Recorder, TrainEvalCallback
 from fastcore.imports import IN_NOTEBOOK
 from fastprogress.core import format_time
 from .core import parse_schedule
 from .callback import ProxyAttention, check_settings
 from .data import get_dls
 
+
 # %% auto #0
-__all__ = ['make_learner', 'train_arm', 'proxy_settings', 'bars_readable', 'EpochLog', 'run_pair']
+__all__ = ['ENV_COLS', 'make_learner', 'train_arm', 'proxy_settings', 'environment', 'run_environment', 'first_fed_epoch',
+           'rng_states', 'set_rng_states', 'fit_state', 'Shadow', 'ForkPoints', 'ResumeFit', 'bars_readable',
+           'EpochLog', 'run_pair']
 
 # %% ../nbs/03b_training.ipynb #c8eb076d
 def _fixed_input_size(arch) -> bool:
@@ -43,17 +49,35 @@ def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoad
               cbs=None, # The callbacks that make this arm what it is
               pretrained:bool=False, # Start from pretrained weights (needs a download)
               show:bool=True, # Show fastai's progress bars
+              resume:dict|None=None, # A `fit_state` of this arm's fit (a fork): train on from its epoch
+              forks:dict|None=None, # {name: (callbacks, epoch)}: arms forked from this fit (see `ForkPoints`)
+              save=None, # `save(name, state)` of each fork's state (None: kept in `learn.fork_states`)
              ):
-    "Train one arm of a comparison; returns the learner and a record of its results"
+    "Train one arm of a comparison (whole, or on from a fork's `resume` state); returns the learner and a record"
+    cbs = list(cbs) if isinstance(cbs, (list, tuple)) else [] if cbs is None else [cbs]
     learn = make_learner(dls, arch, pretrained, seed)
     for dl in dls.loaders: dl.rng = random.Random(seed)  # the same batch order in every arm
+    start_epoch = 0
+    if resume is not None:
+        start_epoch = resume['epoch']
+        learn.model.to(dls.device).load_state_dict(resume['model'])
+        learn.create_opt(); learn.opt.load_state_dict(copy.deepcopy(resume['opt']))
+        cbs.append(ResumeFit(resume, cbs))
+    if forks:
+        learn.fork_states = {}
+        cbs += [Shadow(cb, epoch) for arm_cbs, epoch in forks.values() for cb in arm_cbs]
+        cbs.append(ForkPoints(forks, save or (lambda name, state: learn.fork_states.__setitem__(name, state))))
     start = time.perf_counter()
-    if show: learn.fit_one_cycle(epochs, lr, cbs=cbs)
+    fit = lambda: learn.fit_one_cycle(epochs, lr, cbs=cbs, start_epoch=start_epoch)
+    if show: fit()
     else:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, cbs=cbs)
+        with learn.no_bar(), learn.no_logging(): fit()
+    # the epochs before the fork are the fork's: a fit resumed there records them as skipped (empty)
+    if resume is not None: learn.recorder.values[:start_epoch] = [list(v) for v in resume['values']]
     values = learn.recorder.values
     return learn, dict(accuracy=float(values[-1][2]), valid_loss=float(values[-1][1]),
                        accuracies=[float(v[2]) for v in values], seconds=round(time.perf_counter() - start, 1))
+
 
 # %% ../nbs/03b_training.ipynb #ed37f05a
 def proxy_settings(epochs:int|None=None, # Epochs of the fit the schedule must fit; not checked if None
@@ -64,6 +88,131 @@ def proxy_settings(epochs:int|None=None, # Epochs of the fit the schedule must f
     if epochs is not None: parse_schedule(settings.get('schedule'), epochs)
     params = inspect.signature(ProxyAttention).parameters
     return {k: v for k, v in sorted(settings.items()) if v != check_settings(**{k: params[k].default})[k]}
+
+# %% ../nbs/03b_training.ipynb #3b5a0d66
+ENV_COLS = ('torch', 'fastai', 'timm', 'device', 'threads', 'deterministic', 'cpu')
+
+def _cpu_model() -> str:
+    "The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows"
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine() or 'unknown'
+
+def environment() -> dict:
+    "What a run's numbers depend on besides the code: library versions, device, torch threads, deterministic flags, CPU"
+    import fastai, timm
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'
+    det = (f"algorithms={torch.are_deterministic_algorithms_enabled()} cudnn={torch.backends.cudnn.deterministic} "
+           f"benchmark={torch.backends.cudnn.benchmark}")
+    return dict(torch=torch.__version__, fastai=fastai.__version__, timm=timm.__version__, device=device,
+                threads=torch.get_num_threads(), deterministic=det, cpu=_cpu_model())
+
+@contextmanager
+def run_environment(threads:int|None=None # torch CPU threads (None: the machine's cores)
+                   ):
+    "Within: `threads` torch threads and torch's deterministic kernels where it has them; yields `environment()`"
+    threads = os.cpu_count() or 1 if threads is None else threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"`threads` must be an int >= 1 (None: the machine's {os.cpu_count()} cores), got {threads!r}")
+    # cuBLAS is deterministic only with a fixed workspace, which must be set before CUDA starts
+    os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+    old = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+           torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.deterministic,
+           torch.backends.cudnn.benchmark)
+    torch.set_num_threads(threads)
+    # warn_only: an op without a deterministic kernel says so instead of stopping a run hours in
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try: yield environment()
+    finally:
+        torch.set_num_threads(old[0])
+        torch.use_deterministic_algorithms(old[1], warn_only=old[2])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old[3], old[4]
+
+
+# %% ../nbs/03b_training.ipynb #ff191f71
+def first_fed_epoch(cbs, # The callbacks of an arm
+                    n_epoch:int # Epochs of its fit
+                   ) -> int:
+    "The first epoch in which the arm's training can differ from its baseline's (`n_epoch`: none; 0: the first)"
+    first = n_epoch
+    for cb in cbs:
+        if not isinstance(cb, ProxyAttention): return 0   # MixUp, CutMix: from the first batch
+        steps = [i for i, f in enumerate(parse_schedule(cb.schedule, n_epoch)) if f]
+        if cb.feed == 'every_epoch' and steps: first = min(first, steps[0] + 1)
+        elif len(steps) > 1: first = min(first, steps[1])   # the thesis's feeding: the second proxy epoch
+    return first
+
+def _np_state() -> dict:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss),
+                gauss=float(gauss))
+
+def rng_states(dls) -> dict:
+    "Every random generator a fit draws from: Python's, NumPy's, torch's (CPU and CUDA), each DataLoader's"
+    s = dict(python=random.getstate(), numpy=_np_state(), torch=torch.get_rng_state(),
+             loaders=[dl.rng.getstate() for dl in dls.loaders])
+    if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
+    return s
+
+def set_rng_states(s:dict, dls):
+    "Put back `rng_states(dls)`"
+    random.setstate(s['python'])
+    n = s['numpy']
+    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
+    torch.set_rng_state(s['torch'])
+    if 'cuda' in s: torch.cuda.set_rng_state_all(s['cuda'])
+    for dl, st in zip(dls.loaders, s['loaders']): dl.rng.setstate(st)
+
+def fit_state(learn, seconds:list) -> dict:
+    "A fit's whole state at the start of its next epoch (taken at the end of an epoch): all a fork trains on from"
+    sl = learn.recorder.smooth_loss
+    return dict(epoch=learn.epoch + 1, model={k: v.detach().clone() for k, v in learn.model.state_dict().items()},
+                opt=copy.deepcopy(learn.opt.state_dict()), rng=rng_states(learn.dls),
+                smooth_loss=dict(val=sl.val.detach().clone(), count=int(sl.count)),
+                values=[[float(x) for x in v] for v in learn.recorder.values], seconds=list(seconds))
+
+class Shadow(Callback):
+    "An arm's callback riding along a baseline's fit until `until`: it collects and makes its proxy steps, feeds nothing"
+    def __init__(self, cb, until:int):
+        self.cb, self.until, self.order = cb, until, cb.order
+    def __call__(self, event_name):
+        if event_name in ('before_fit', 'after_fit', 'after_cancel_fit') or self.learn.epoch < self.until:
+            self.cb.learn = self.learn
+            return self.cb(event_name)
+
+class ForkPoints(Callback):
+    "At the end of the epoch before each fork's epoch: `save(name, state)`, the fit's state and its arm's callbacks'"
+    order = Recorder.order + 1   # after the Recorder has the epoch's values
+    def __init__(self, forks:dict, # {name: (callbacks, epoch)}, each callback riding along in a `Shadow`
+                 save): # Called with each fork's name and state
+        self.forks, self.save = forks, save
+    def before_fit(self): self.start, self.seconds = time.perf_counter(), []
+    def after_epoch(self):
+        self.seconds.append(round(time.perf_counter() - self.start, 2))
+        names = [n for n, (_, epoch) in self.forks.items() if epoch == self.epoch + 1]
+        if not names: return
+        state = fit_state(self.learn, self.seconds)
+        for n in names:
+            own = [cb.state_dict() for cb in self.forks[n][0] if isinstance(cb, ProxyAttention)]
+            self.save(n, dict(state, callbacks=own))
+
+class ResumeFit(Callback):
+    "In a fit started at a fork's epoch: put back the generators, the smoothed loss and the arm's callbacks' state"
+    order = TrainEvalCallback.order + 1   # before any callback of the arm sees the epoch
+    def __init__(self, state:dict, cbs:list): self.state, self.cbs = state, [cb for cb in cbs if cb is not self]
+    def before_epoch(self):
+        if self.epoch != self.state['epoch']: return
+        set_rng_states(self.state['rng'], self.dls)
+        sl = self.learn.recorder.smooth_loss
+        sl.val, sl.count = self.state['smooth_loss']['val'].clone(), self.state['smooth_loss']['count']
+    def before_train(self):
+        if self.epoch != self.state['epoch']: return
+        arm = [cb for cb in self.cbs if isinstance(cb, ProxyAttention)]
+        for cb, s in zip(arm, self.state['callbacks']): cb.load_state_dict(s)
+
 
 # %% ../nbs/03b_training.ipynb #eb891b29
 def bars_readable() -> bool:

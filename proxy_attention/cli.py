@@ -4,27 +4,19 @@
 
 # %% ../nbs/04_cli.ipynb #df568ed4
 from __future__ import annotations
-import re, sys, warnings
+import difflib, functools, re, sys, warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated
-# importing fastai trips torch's and pandas' deprecation warnings: not actionable here, noise on a command line
-with warnings.catch_warnings():
-    warnings.simplefilter('ignore')
-    import timm
-    from fastai.vision.all import default_device
 from fastcore.script import call_parse, anno_parser
 try: from fastcore.script import Param   # fastcore 1.x
 except ImportError: Param = None          # fastcore 2.x declares arguments with typing.Annotated
-from .core import ProxyAttentionWarning
-from .data import DATASETS, URL_DATASETS
-from .training import proxy_settings, run_pair
-from .tune import tune, tune_report, check_storage, OBJECTIVES
-from .experiments import (DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out, compare,
-                                         sweep, summarize,
-                                         format_summary, plot_compare, plot_sweep)
+# light: the command line and the data folder are checked with these alone, before torch, timm and fastai load
+from .folders import BUILT_IN_DATASETS, URL_DATASET_NAMES, check_folder, check_batch_size
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PROXY_FLAGS', 'COMMAND_FLAGS', 'DATA_FLAGS', 'MIN_VALUES', 'check_args', 'main', 'run_script', 'cli']
+__all__ = ['COMMANDS', 'PROXY_FLAGS', 'COMMAND_FLAGS', 'DATA_FLAGS', 'MIN_SIZE', 'MIN_VALUES', 'WHY_MIN', 'OUT', 'DIGITS',
+           'check_command_line', 'check_args', 'main', 'unknown_option', 'run_script', 'cli']
 
 # %% ../nbs/04_cli.ipynb #189195ed
 def _list_arg(s:str|None) -> list:
@@ -43,88 +35,132 @@ COMMAND_FLAGS = dict(seed=('run', 'tune'), seeds=('compare', 'sweep'), arms=('co
                      trials=('tune',), storage=('tune',), study=('tune',), objective=('tune',),
                      **{k: ('run', 'compare', 'sweep') for k in PROXY_FLAGS})   # tune searches the proxy settings
 DATA_FLAGS = dict(n='digits', ntrain='fashion-mnist', nvalid='fashion-mnist')
-MIN_VALUES = dict(epochs=1, bs=1, size=1, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0, trials=1)
+# below 32 px a CNN's last feature map (stride 16 or 32) is 1x1: every CAM is flat, every proxy image its original
+MIN_SIZE = 32
+MIN_VALUES = dict(epochs=1, bs=1, size=MIN_SIZE, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0, trials=1)
+WHY_MIN = dict(size="below it a CNN's last feature map is 1x1, so every CAM is flat and every proxy image equals its "
+                    "original; use --size 64 or more (224 gives a ResNet the thesis's 7x7 maps)")
+OUT = 'proxy-attention-runs'   # compare/sweep's default --out: never the project's own tracked results/
+DIGITS = 1797   # scikit-learn's digits, split 80/20 by `digits_dls`
 
-def check_args(a:dict # `main`'s arguments
-              ) -> dict:
-    "The command line, checked before anything is loaded or trained, as the arguments of `run_pair`, `compare`, `sweep`"
+@functools.cache
+def _library() -> SimpleNamespace:
+    "The modules that load data and train, imported once the command line is checked: torch, timm, fastai take 7-10 s"
+    # the package's one function-level import (tests/test_architecture.py names it): start-up speed, not a cycle
+    with warnings.catch_warnings():   # importing fastai trips torch's and pandas' deprecation warnings: noise here
+        warnings.simplefilter('ignore')
+        import timm
+        from fastai.vision.all import default_device
+        from proxy_attention.core import ProxyAttentionWarning
+        from proxy_attention.training import proxy_settings, run_pair
+        from proxy_attention.tune import tune, tune_report, check_storage, OBJECTIVES
+        from proxy_attention.experiments import (DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out,
+                                                 compare, sweep, summarize, format_summary, plot_compare, plot_sweep,
+                                                 final_accuracies)
+    return SimpleNamespace(timm=timm, default_device=default_device, ProxyAttentionWarning=ProxyAttentionWarning,
+                           proxy_settings=proxy_settings, run_pair=run_pair, tune=tune, tune_report=tune_report,
+                           check_storage=check_storage, OBJECTIVES=OBJECTIVES, DEFAULT_ARMS=DEFAULT_ARMS,
+                           PROXY_ARMS=PROXY_ARMS, compare_plan=compare_plan, sweep_plan=sweep_plan,
+                           check_out=check_out, compare=compare, sweep=sweep, summarize=summarize,
+                           format_summary=format_summary, plot_compare=plot_compare, plot_sweep=plot_sweep,
+                           final_accuracies=final_accuracies)
+
+def check_command_line(a:dict # `main`'s arguments
+                      ) -> dict:
+    "What `check_args` can check before torch, timm and fastai are imported (the data folder included), as a job"
     cmd, data = a['command'], str(a['data'])
     for k in [k for k, v in a.items() if v is not None and v is not False]:
         if k in COMMAND_FLAGS and cmd not in COMMAND_FLAGS[k]:
             raise ValueError(f"--{k} is for {_and(COMMAND_FLAGS[k])}, not {cmd}")
         if k in DATA_FLAGS and data != DATA_FLAGS[k]:
             raise ValueError(f"--{k} is for --data {DATA_FLAGS[k]}, not --data {data}")
-        if k in MIN_VALUES and a[k] < MIN_VALUES[k]: raise ValueError(f"--{k} must be >= {MIN_VALUES[k]}, got {a[k]}")
+        if k in MIN_VALUES and a[k] < MIN_VALUES[k]:
+            why = f"; {WHY_MIN[k]}" if k in WHY_MIN else ''
+            raise ValueError(f"--{k} must be >= {MIN_VALUES[k]}, got {a[k]}{why}")
     if not a['lr'] > 0: raise ValueError(f"--lr must be > 0, got {a['lr']}")
-    names = DATASETS + tuple(URL_DATASETS)
+    names = BUILT_IN_DATASETS + URL_DATASET_NAMES
     if data not in names and not Path(data).is_dir():
         raise ValueError(f"--data {data!r} is neither a dataset name ({', '.join(names)}) nor an existing folder")
-    if not timm.is_model(a['arch']):
-        raise ValueError(f"--arch {a['arch']!r} is not a timm model name (e.g. resnet18; timm.list_models('resnet*') "
-                         "lists them)")
     if a['holdout'] is not None:
         if not (Path(data)/'train').is_dir():
             raise ValueError(f"--holdout is for an image folder with train/ (a share of it held out for validation), "
                              f"not --data {data}")
         if not 0 < a['holdout'] < 1: raise ValueError(f"--holdout must be a share in (0, 1), got {a['holdout']}")
+    if cmd == 'sweep' and (a['param'] is None or a['values'] is None):
+        raise ValueError("sweep needs --param (the setting to vary) and --values (its values)")
+    # the data: a folder's files, classes and splits; a built-in set's training split against --bs
+    if data not in names: check_folder(data, bs=a['bs'], holdout=a['holdout'])
+    elif data == 'digits':
+        n = a['n'] or DIGITS
+        check_batch_size(n - int(0.2 * n), a['bs'], f"--data digits{f' --n {n}' if a['n'] else ''}")
+    elif data == 'fashion-mnist' and a['ntrain']: check_batch_size(a['ntrain'], a['bs'], f"--ntrain {a['ntrain']}")
     tuning = cmd == 'tune'   # there --workers counts the study's processes; each loads its data without loader workers
     dls_kwargs = {k: v for k, v in dict(n=a['n'], n_train=a['ntrain'], n_valid=a['nvalid'], holdout=a['holdout'],
                                         num_workers=0 if tuning else a['workers']).items() if v is not None}
     job = dict(command=cmd, settings={k: a[k] for k in PROXY_FLAGS if a[k] is not None}, dls_kwargs=dls_kwargs,
                common=dict(data=data, arch=a['arch'], epochs=a['epochs'], size=a['size'], bs=a['bs'], lr=a['lr'],
                            pretrained=a['pretrained']))
+    return job if cmd in ('run', 'tune') else dict(job, out=a['out'] or OUT)
+
+def check_args(a:dict, # `main`'s arguments
+               job:dict|None=None, # `check_command_line(a)`, if it has run
+              ) -> dict:
+    "The command line, checked before anything is loaded or trained, as the arguments of `run_pair`, `compare`, `sweep`"
+    job, lib, cmd, data = job or check_command_line(a), _library(), a['command'], str(a['data'])
+    if not lib.timm.is_model(a['arch']):
+        raise ValueError(f"--arch {a['arch']!r} is not a timm model name (e.g. resnet18; timm.list_models('resnet*') "
+                         "lists them)")
     if cmd == 'run':
         return dict(job, seed=42 if a['seed'] is None else a['seed'],
-                    settings=proxy_settings(a['epochs'], **job['settings']))
-    if tuning:
+                    settings=lib.proxy_settings(a['epochs'], **job['settings']))
+    if cmd == 'tune':
         if a['workers'] == 0:
             raise ValueError("--workers for tune is the number of worker processes and must be >= 1, got 0")
         objective = a['objective'] or 'accuracy'
-        if objective not in OBJECTIVES:
-            raise ValueError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {objective!r}")
+        if objective not in lib.OBJECTIVES:
+            raise ValueError(f"--objective must be one of {', '.join(lib.OBJECTIVES)}; got {objective!r}")
         storage = a['storage'] or 'sqlite:///results/tune.db'
         if '://' not in storage and not storage.endswith(('.log', '.journal')):
             raise ValueError(f"--storage {storage!r} is neither a database URL (sqlite:///results/tune.db, "
                              "postgresql://...) nor a journal file (.log, .journal)")
-        check_storage(storage)   # its database driver installed, before anything is loaded
+        lib.check_storage(storage)   # its database driver installed, before anything is loaded
         # a file of the storage (SQLite, journal) never in the dataset; a server's URL names none
         if '://' not in storage or storage.startswith('sqlite:///'):
-            check_out(storage.split(':///')[-1], data, 'storage')
+            lib.check_out(storage.split(':///')[-1], data, 'storage')
         return dict(job, seed=a['seed'] or 0, trials=a['trials'] or 30, workers=a['workers'] or 1, storage=storage,
                     study=a['study'],
-                    objective=objective, out=str(check_out(a['out'] or 'results/tune', data)))
-    job.update(out=str(check_out(a['out'] or 'results', data)), seeds=a['seeds'] or 3,
-               plot=a['plot'] and str(check_out(a['plot'], data, 'plot')))
+                    objective=objective, out=str(lib.check_out(a['out'] or 'results/tune', data)))
+    job = dict(job, out=str(lib.check_out(job['out'], data)), seeds=a['seeds'] or 3,
+               plot=a['plot'] and str(lib.check_out(a['plot'], data, 'plot')))
     if cmd == 'compare':
-        arms = _list_arg(a['arms']) if a['arms'] is not None else list(DEFAULT_ARMS)
-        compare_plan(arms, a['epochs'], job['settings'])
+        arms = _list_arg(a['arms']) if a['arms'] is not None else list(lib.DEFAULT_ARMS)
+        lib.compare_plan(arms, a['epochs'], job['settings'])
         return dict(job, arms=[s.lower() for s in arms],
-                    explain=a['explain'] and tuple(x for x in arms if x in ('baseline', *PROXY_ARMS)))
-    if a['param'] is None or a['values'] is None:
-        raise ValueError("sweep needs --param (the setting to vary) and --values (its values)")
-    sweep_plan(a['param'], _list_arg(a['values']), a['epochs'], job['settings'])
+                    explain=a['explain'] and tuple(x for x in arms if x in ('baseline', *lib.PROXY_ARMS)))
+    lib.sweep_plan(a['param'], _list_arg(a['values']), a['epochs'], job['settings'])
     return dict(job, param=a['param'], values=_list_arg(a['values']))
 
 def _run_job(job:dict):
     "Run a checked command line (`check_args`) and print its results"
+    lib = _library()
     cmd, c, settings = job['command'], job['common'], job['settings']
     if cmd == 'tune':
         print(f"proxy-attention tune: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}, objective "
-              f"{job['objective']}, device {default_device()}", flush=True)
-        study = tune(**c, seed=job['seed'], trials=job['trials'], workers=job['workers'], storage=job['storage'],
-                     study_name=job['study'],
-                     objective=job['objective'], **job['dls_kwargs'])
-        tune_report(study, job['out'])
+              f"{job['objective']}, device {lib.default_device()}", flush=True)
+        study = lib.tune(**c, seed=job['seed'], trials=job['trials'], workers=job['workers'], storage=job['storage'],
+                         study_name=job['study'],
+                         objective=job['objective'], **job['dls_kwargs'])
+        lib.tune_report(study, job['out'])
         return
     note = f", proxy settings {' '.join(f'{k}={v}' for k, v in settings.items())}" if settings else ''
     if cmd == 'run':
         print(f"proxy-attention run: {c['arch']} on {c['data']}, {c['epochs']} epochs, seed {job['seed']}{note}, "
-              f"device {default_device()}", flush=True)
-        res = run_pair(**c, seed=job['seed'], show=True, dls_kwargs=job['dls_kwargs'], **settings)
+              f"device {lib.default_device()}", flush=True)
+        res = lib.run_pair(**c, seed=job['seed'], show=True, dls_kwargs=job['dls_kwargs'], **settings)
         b, p = res['baseline'], res['proxy']
         print(f"\n{res['settings']}")
         for s in p['proxy_steps']:
-            print(f"  proxy step after epoch {s['epoch']}: {s['wrong']} wrong, {s['made']} proxy images, "
+            print(f"  proxy step after epoch {s['epoch'] + 1}: {s['wrong']} wrong, {s['made']} proxy images, "
                   f"{s['seconds']}s")
         print(f"baseline accuracy:        {b['accuracy']:.4f}  ({b['seconds']}s)")
         print(f"proxy attention accuracy: {p['accuracy']:.4f}  ({p['seconds']}s)")
@@ -133,22 +169,43 @@ def _run_job(job:dict):
         return
     print(f"proxy-attention {cmd}: {c['arch']} on {c['data']}, {c['epochs']} epochs, {job['seeds']} "
           f"seed{'s' * (job['seeds'] != 1)}{note}, results appended to {job['out']}/results.csv, device "
-          f"{default_device()}", flush=True)
+          f"{lib.default_device()}", flush=True)
     common = dict(**c, seeds=job['seeds'], out=job['out'], settings=settings, **job['dls_kwargs'])
     name = f"{Path(c['data']).name}_{c['arch']}" + ('' if cmd == 'compare' else f"_{job['param']}")
     fig = job['plot'] and Path(job['plot'])/f"{name}.png"
     if cmd == 'compare':
-        df = compare(arms=job['arms'], explain=job['explain'], **common)
-        if fig: plot_compare(df, save=fig, settings=settings)
+        df = lib.compare(arms=job['arms'], explain=job['explain'], **common)
+        if fig: lib.plot_compare(df, save=fig, settings=settings)
     else:
-        df = sweep(job['param'], job['values'], **common)
-        if fig: plot_sweep(df, job['param'], save=fig, settings=settings)
+        df = lib.sweep(job['param'], job['values'], **common)
+        if fig: lib.plot_sweep(df, job['param'], save=fig, settings=settings)
     if fig: print(f"figure: {fig}")
-    print(format_summary(summarize(df)).drop(columns=['data', 'arch']).to_string(index=False))
+    print(lib.format_summary(lib.summarize(df)).drop(columns=['data', 'arch']).to_string(index=False))
     if cmd == 'compare' and 'randomcam' in job['arms'] and len(job['arms']) > 1:
-        t = format_summary(summarize(df, reference='randomcam'))
+        t = lib.format_summary(lib.summarize(df, reference='randomcam'))
         print("\npaired against the random-map control (randomcam):")
         print(t.drop(columns=['data', 'arch', 'seeds', 'accuracy (95% CI)']).to_string(index=False))
+
+def _refuse(e:Exception, args:dict) -> int:
+    "A refused command line: one line on stderr, argparse's exit status 2"
+    # the library's messages name settings as `threshold`: on the command line they are --threshold
+    flag = lambda m: f"--{m[1]}{' ' if m[2] else ''}" if m[1] in args else m[0]   # `bs`=64: --bs 64
+    msg = re.sub(r"`(\w+)`(=?)", flag, ' '.join(str(e).split()))
+    print(f"proxy-attention: error: {msg}", file=sys.stderr)
+    return 2
+
+def _finished_runs(job:dict) -> int|None:
+    "How many finished runs the results.csv of a compare or sweep holds (None for other commands)"
+    if job['command'] not in ('compare', 'sweep'): return None
+    return len(_library().final_accuracies(Path(job['out'])/'results.csv'))
+
+def _interrupted(job:dict, before:int|None) -> str:
+    "The one line Ctrl-C ends a command with: for compare and sweep, the runs safe in results.csv and how to resume"
+    if before is None: return "proxy-attention: interrupted"
+    done = _finished_runs(job)
+    return (f"proxy-attention: interrupted: {done} finished run{'s' * (done != 1)} safely in "
+            f"{Path(job['out'])/'results.csv'} ({done - before} from this command); the same command resumes from "
+            "there, skipping them")
 
 def _arg(help:str, type_, **kwargs):
     "A `call_parse` argument with argparse options, for fastcore 1.x (`Param`) and 2.x (`Annotated`) alike"
@@ -184,7 +241,7 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          # compare: comma-separated arms of baseline, proxy, thesisfeed, randomcam, rightsource, allsource, mixup,
          # cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the proxy-pipeline arms
          arms:str=None,
-         out:str=None, # compare/sweep: folder of results.csv, appended, finished runs skipped (default results)
+         out:str=None, # compare/sweep: folder of results.csv, appended, finished runs skipped (default proxy-attention-runs)
          # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method, feed, smooth, source)
          param:str=None,
          values:str=None, # sweep: its values, '0.5,0.85' (schedules: '5,p,4|2', separated by '|')
@@ -210,20 +267,37 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          verbose:bool=False, # Show third-party warnings (torch, timm, fastai), hidden by default
         ):
     "Proxy Attention: a baseline vs proxy attention (`run`), arms over seeds (`compare`), a setting swept (`sweep`)"
-    args = dict(locals())
-    with warnings.catch_warnings():
-        if not verbose:  # ours stay: they say a setting does nothing or less than asked
-            warnings.filterwarnings('ignore')
-            warnings.filterwarnings('default', module='proxy_attention')
-            warnings.filterwarnings('default', category=ProxyAttentionWarning)
-        try: job = check_args(args)
-        # the library's messages name settings as `threshold`: on the command line they are --threshold
-        except ValueError as e:
-            msg = re.sub(r"`(\w+)`", lambda m: f"--{m[1]}" if m[1] in args else m[0], ' '.join(str(e).split()))
-            print(f"proxy-attention: error: {msg}", file=sys.stderr)
-            return 2   # argparse's exit status for a bad command line
-        _run_job(job)
+    args, before = dict(locals()), None
+    # the flags and the data folder first, in about a second: torch, timm and fastai are not imported yet
+    try: job = check_command_line(args)
+    except (ValueError, FileNotFoundError) as e: return _refuse(e, args)
+    try:
+        with warnings.catch_warnings():
+            lib = _library()
+            if not verbose:  # ours stay: they say a setting does nothing or less than asked
+                warnings.filterwarnings('ignore')
+                warnings.filterwarnings('default', module='proxy_attention')
+                warnings.filterwarnings('default', category=lib.ProxyAttentionWarning)
+            try: job = check_args(args, job)
+            except ValueError as e: return _refuse(e, args)
+            before = _finished_runs(job)
+            _run_job(job)
+    except KeyboardInterrupt:   # Ctrl-C: one line, not a traceback through the training loop
+        print(_interrupted(job, before), file=sys.stderr)
+        return 130   # the shell's status for a command ended by SIGINT
     # the console script exits with `main()`'s value: results are for `run_pair` / `compare` / `sweep` to return
+
+def unknown_option(argv:list, # Command-line words
+                   options:list, # The parser's options ('--threshold', ...)
+                  ) -> str|None:
+    "The first `--option` of `argv` that is not one of `options` (nor the start of one), with the nearest, or None"
+    for word in argv:
+        if word == '--': break
+        name = word.split('=', 1)[0]
+        if not name.startswith('--') or any(o.startswith(name) for o in options): continue   # argparse takes a prefix
+        near = difflib.get_close_matches(name, options, n=1)
+        return f"unknown option {name}" + (f"; did you mean {near[0]}?" if near else '')
+    return None
 
 def run_script(func, prog:str):
     "Parse `sys.argv` for the `call_parse` function `func` and call it; every bad command line: one line, exit status 2"
@@ -232,6 +306,9 @@ def run_script(func, prog:str):
     # argparse's own errors (`--epochs two`) print the usage block first: one line instead, as `check_args` errors are
     p.error = lambda message: p.exit(2, f"{p.prog}: error: {message}\n")
     if len(sys.argv) > 1 and sys.argv[1] == '': sys.argv.pop(1)   # as `call_parse` does
+    # argparse would read `--thresold 0.5` as an unknown flag and the command '0.5', and blame the command
+    options = [o for a in p._actions for o in a.option_strings if o.startswith('--') and o not in ('--pdb', '--xtra')]
+    if msg := unknown_option(sys.argv[1:], options): p.error(msg)
     args = vars(p.parse_args())
     for k in ('pdb', 'xtra'): args.pop(k, None)   # `anno_parser`'s hidden flags
     return f(**args)

@@ -1,8 +1,10 @@
 "The `proxy-attention` command as a user meets it: flags that reach the arms, progress in a log, one-line errors"
 import json, os, re, subprocess, sys
+import numpy as np
 from pathlib import Path
 import pytest
 from conftest import console_script
+from test_data import photo_folder
 from proxy_attention.experiments import read_results
 
 ROOT = Path(__file__).parents[1]
@@ -101,7 +103,7 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'swept setting also fixed': (['sweep', '--param', 'threshold', '--values', '0.5', '--threshold', '0.6'], 'swept'),
        'setting that reaches no arm': (['compare', '--arms', 'baseline,mixup', '--weight', '0.3'], '--weight reaches no arm'),
        'method with only randomcam': (['compare', '--arms', 'randomcam', '--method', 'gradcam'], '--method reaches no arm'),
-       'out inside the dataset': (['compare', '--data', '{ds}', '--out', '{ds}/results'], 'inside the dataset folder'),
+       'out inside the dataset': (['compare', '--data', '{ds}', '--bs', '4', '--out', '{ds}/results'], 'inside the dataset folder'),
        'holdout with digits': (['tune', '--holdout', '0.2'], '--holdout is for an image folder with train/'),
        'holdout out of range': (['tune', '--data', '{ds}', '--holdout', '1.5'], '--holdout must be a share in (0, 1), got 1.5'),
        'proxy flag given to tune': (['tune', '--threshold', '0.5'], '--threshold is for run, compare and sweep, not tune'),
@@ -111,7 +113,11 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'trials given to run': (['run', '--trials', '3'], '--trials is for tune, not run'),
        'argparse: not an int': (['--epochs', 'two'], "argument --epochs: invalid int value: 'two'"),
        'argparse: unknown command': (['bench'], "argument command: invalid choice: 'bench'"),
-       'argparse: unknown flag': (['run', '--nosuch'], 'unrecognized arguments: --nosuch')}
+       'unknown flag': (['run', '--nosuch'], 'unknown option --nosuch'),
+       'a flag misspelt': (['--thresold', '0.5'], 'unknown option --thresold; did you mean --threshold?'),
+       'a size whose CAMs are flat': (['--size', '7'], "--size must be >= 32, got 7; below it a CNN's last feature map is 1x1"),
+       'batch larger than the digits': (['compare', '--n', '40'], '--bs 64 is more than the 32 training images of --data digits --n 40'),
+       'data folder of one class': (['run', '--data', '{ds}/train/a', '--bs', '2'], "holds images of 1 class (a)")}
 
 DRIVER = '''
 import contextlib, io, json, sys, traceback
@@ -136,22 +142,24 @@ def bad_runs(tmp_path_factory):
     "Every bad command line of `BAD` through the console script, in one Python process (each would otherwise pay the import of torch)"
     tmp = tmp_path_factory.mktemp('bad')
     (tmp/'proxy-attention').write_text(CONSOLE); (tmp/'driver.py').write_text(DRIVER)
-    ds = tmp/'dataset'; (ds/'train').mkdir(parents=True)
+    ds = photo_folder(tmp/'dataset', {'train/a': 4, 'train/b': 4, 'valid/a': 2, 'valid/b': 2})
+    listing = sorted((p, p.stat().st_mtime_ns) for p in ds.rglob('*'))
     cases = {k: [a.replace('{ds}', str(ds)) for a in argv] for k, (argv, _) in BAD.items()}
     r = subprocess.run([sys.executable, str(tmp/'driver.py'), str(tmp/'proxy-attention'), json.dumps(cases)],
                        capture_output=True, text=True, timeout=300, cwd=tmp, env=ENV)
     assert r.returncode == 0, r.stderr[-3000:]
-    return tmp, json.loads(r.stdout.splitlines()[-1])
+    return tmp, json.loads(r.stdout.splitlines()[-1]), listing
 
 @pytest.mark.newest_fastai
 @pytest.mark.parametrize('case', list(BAD))
 def test_bad_command_line(bad_runs, case):
-    tmp, res = bad_runs
+    tmp, res, listing = bad_runs
     rc, out, err = res[case]
     assert rc == 2 and 'Traceback' not in err, err
     assert out == '' and len(err.splitlines()) == 1, err   # argparse's own errors too: no usage block
     assert err.startswith('proxy-attention: error: ') and BAD[case][1] in err, err
-    assert sorted(p.name for p in tmp.iterdir()) == ['dataset', 'driver.py', 'proxy-attention'] and [p.name for p in (tmp/'dataset').rglob('*')] == ['train']   # nothing written into the dataset
+    assert sorted(p.name for p in tmp.iterdir()) == ['dataset', 'driver.py', 'proxy-attention']
+    assert sorted((p, p.stat().st_mtime_ns) for p in (tmp/'dataset').rglob('*')) == listing   # nothing written into the dataset
 
 @pytest.mark.newest_fastai
 def test_benchmark_bad_command_line(tmp_path):
@@ -182,3 +190,72 @@ def test_python_dash_m(tmp_path):
     r = run('--epochs', '1', '--n', '96', '--size', '32', '--bs', '32', '--workers', '0')
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'proxy attention accuracy:' in r.stdout and not list(tmp_path.iterdir())
+
+# --- a bad command line or a bad data folder is refused before torch, timm and fastai are imported (issue 37)
+FAST_DRIVER = '''
+import contextlib, io, json, sys
+from proxy_attention.cli import cli
+res = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    err, sys.argv = io.StringIO(), ['proxy-attention', *argv]
+    with contextlib.redirect_stderr(err):
+        try: rc = cli()
+        except SystemExit as e: rc = e.code
+    res[name] = (rc, err.getvalue(), sorted(m for m in ('torch', 'timm', 'fastai') if m in sys.modules))
+print(json.dumps(res))
+'''
+
+def test_refused_before_the_heavy_imports(tmp_path):
+    "The issue's cases, each one line naming the file or value and the fix, exit status 2, torch never imported"
+    good = photo_folder(tmp_path/'good', {'train/a': 8, 'train/b': 8, 'valid/a': 2, 'valid/b': 2})
+    small = photo_folder(tmp_path/'small', {'train/a': 30, 'train/b': 30, 'valid/a': 5, 'valid/b': 5}, side=16)
+    (tmp_path/'empty'/'train'/'a').mkdir(parents=True); (tmp_path/'empty'/'valid').mkdir()
+    cut = good/'train'/'a'/'image_0003.jpg'; cut.write_bytes(cut.read_bytes()[:1500])   # a download cut short
+    noise = good/'valid'/'b'/'image_0001.jpg'; noise.write_bytes(np.random.default_rng(0).bytes(2000))
+    cases = {'typo': (['--thresold', '0.5'], 'unknown option --thresold; did you mean --threshold?'),
+             'size': (['--size', '7'], '--size must be >= 32, got 7'),
+             'batch': (['compare', '--data', str(small)], f"--bs 64 is more than the 60 training images of {str(small/'train')!r}"),
+             'one class': (['compare', '--data', str(small/'train'/'a'), '--bs', '8'], 'holds images of 1 class (a)'),
+             'empty': (['sweep', '--data', str(tmp_path/'empty'), '--param', 'weight', '--values', '0.3'],
+                       f"{str(tmp_path/'empty')!r} holds no image files"),
+             'unreadable': (['tune', '--data', str(good), '--bs', '4'],
+                            f"2 of the 20 image files in {str(good)!r} cannot be read: {str(cut)!r} (JPEG cut short")}
+    r = subprocess.run([sys.executable, '-c', FAST_DRIVER, json.dumps({k: a for k, (a, _) in cases.items()})],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path, env=ENV)
+    res = json.loads(r.stdout.splitlines()[-1])
+    for name, (_, fragment) in cases.items():
+        rc, err, heavy = res[name]
+        assert (rc, err.count('\n'), heavy) == (2, 1, []), (name, err)
+        assert err.startswith('proxy-attention: error: ') and fragment in err, (name, err)
+    assert repr(str(noise)) in res['unreadable'][1]
+
+def test_compare_writes_outside_the_project_results_by_default(tmp_path, monkeypatch):
+    from fastcore.script import anno_parser
+    from proxy_attention.cli import main, check_args
+    monkeypatch.chdir(tmp_path)
+    args = lambda *argv: {k: v for k, v in vars(anno_parser(main).parse_args(argv)).items() if k not in ('pdb', 'xtra')}
+    assert check_args(args('compare'))['out'] == str(tmp_path/'proxy-attention-runs')
+    assert check_args(args('sweep', '--param', 'weight', '--values', '0.3'))['out'] == str(tmp_path/'proxy-attention-runs')
+    assert check_args(args('compare', '--out', 'results/mine'))['out'] == str(tmp_path/'results'/'mine')   # when told
+    assert list(tmp_path.iterdir()) == []   # checking writes nothing
+
+def test_ctrl_c_says_what_is_safe_and_how_to_resume(tmp_path):
+    "SIGINT to a real `compare` once a run is in the CSV: one line with the count of finished runs, exit status 130"
+    import signal, time
+    from proxy_attention.experiments import final_accuracies
+    (tmp_path/'proxy-attention').write_text(CONSOLE)
+    cmd = [sys.executable, str(tmp_path/'proxy-attention'), 'compare', '--arms', 'baseline,proxy', '--seeds', '3',
+           '--epochs', '2', '--schedule', 'p,1', '--feed', 'every_epoch', '--n', '160', '--size', '32', '--bs', '32',
+           '--workers', '0', '--out', str(tmp_path/'runs')]
+    csv = tmp_path/'runs'/'results.csv'
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=ENV)
+    deadline = time.monotonic() + 300
+    while not (csv.exists() and final_accuracies(csv)) and p.poll() is None and time.monotonic() < deadline: time.sleep(0.2)
+    assert p.poll() is None, 'the compare ended before it could be interrupted'
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    done = len(final_accuracies(csv))
+    assert p.returncode == 130 and 'Traceback' not in err, err[-3000:]
+    assert 0 < done < 6 and err.splitlines()[-1] == (
+        f"proxy-attention: interrupted: {done} finished run{'s' * (done != 1)} safely in {csv} ({done} from this command); "
+        "the same command resumes from there, skipping them"), err[-3000:]

@@ -126,6 +126,8 @@ def _start_fit(self:ProxyAttention):
     self.gen = torch.Generator().manual_seed(seed)
     self._pixels = PixelSpace(self.dls)
     self.history, self.seen = [], []
+    # the class names, for `preview` after the fit: then the callback's learner is gone
+    self.vocab = None if getattr(self.dls, 'vocab', None) is None else list(map(str, self.dls.vocab))
     # a wrong name fails now, not epochs later
     if isinstance(self.layer, str): find_target_layer(unwrap_model(self.model), layer=self.layer, method=self.method)
     if note := unfed_note(self.flags, self.feed):
@@ -137,8 +139,8 @@ def unfed_note(flags:list, # Proxy-epoch flags of a fit (`parse_schedule`)
     "Why no proxy image of such a fit would be trained on (one proxy step under `feed='proxy_epochs'`), else None"
     if feed != 'proxy_epochs' or sum(flags) != 1: return None
     return (f"with feed='proxy_epochs' the pool is trained on only in later proxy epochs, and this {len(flags)}-epoch "
-            f"fit has one proxy step (after epoch {flags.index(True)}): its proxy images are never trained on; pass "
-            "feed='every_epoch' or a schedule with two or more proxy steps")
+            f"fit has one proxy step (after epoch {flags.index(True) + 1}): its proxy images are never trained on; "
+            "pass feed='every_epoch' or a schedule with two or more proxy steps")
 
 @patch
 def before_train(self:ProxyAttention):
@@ -292,7 +294,7 @@ def make_proxies(self:ProxyAttention, xs:Tensor, ys:Tensor) -> tuple:
         if sum(len(p[0]) for p in preview) < self.n_preview:
             preview.append((px.cpu(), cams.cpu(), proxies.cpu(), y.cpu(), preds.cpu()))
     if flat:
-        warnings.warn(flat_cams_message(xs.shape[-2:], f"the proxy step after epoch {getattr(self, 'epoch', 0)}"),
+        warnings.warn(flat_cams_message(xs.shape[-2:], f"the proxy step after epoch {getattr(self, 'epoch', 0) + 1}"),
                       ProxyAttentionWarning)
     keys = ('images', 'cams', 'proxies', 'labels', 'preds')
     self.preview = {k: torch.cat([p[j] for p in preview])[:self.n_preview] for j, k in enumerate(keys)}
@@ -337,7 +339,7 @@ def _record(self:ProxyAttention, made:int, start:float):
 
 @patch
 def _report(self:ProxyAttention, rec):
-    msg = (f"proxy step after epoch {rec['epoch']}: {rec['wrong']} wrong, {rec['kept']} kept, {rec['made']} proxy "
+    msg = (f"proxy step after epoch {rec['epoch'] + 1}: {rec['wrong']} wrong, {rec['kept']} kept, {rec['made']} proxy "
            f"images ({self.method}), pool {rec['pool']}, {rec['seconds']:.1f}s")
     mbar = getattr(getattr(self.learn, 'progress', None), 'mbar', None)
     if mbar is not None and hasattr(mbar, 'write'): mbar.write(msg, table=False)

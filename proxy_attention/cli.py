@@ -241,7 +241,8 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          # compare: comma-separated arms of baseline, proxy, thesisfeed, randomcam, rightsource, allsource, mixup,
          # cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the proxy-pipeline arms
          arms:str=None,
-         out:str=None, # compare/sweep: folder of results.csv, appended, finished runs skipped (default proxy-attention-runs)
+         # compare/sweep: folder of results.csv, appended, finished runs skipped (default proxy-attention-runs)
+         out:str=None,
          # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method, feed, smooth, source)
          param:str=None,
          values:str=None, # sweep: its values, '0.5,0.85' (schedules: '5,p,4|2', separated by '|')

@@ -214,7 +214,7 @@ def test_one_proxy_step_under_the_default_feed_warns_and_trains_on_no_proxy_imag
     train, _ = digits_originals
     spy = BatchSpy()
     cb = ProxyAttention(schedule=[1, 'p', 1], subset=1.0, seed=0, verbose=False, threshold=0.5, weight=0.5)
-    with pytest.warns(ProxyAttentionWarning, match=r"one proxy step \(after epoch 1\): its proxy images are never"):
+    with pytest.warns(ProxyAttentionWarning, match=r"one proxy step \(after epoch 2\): its proxy images are never"):
         fit(digits, cb, n=3, spy=spy)
     assert cb.history[0]['made'] > 0 and cb.seen == [0, 0, 0]
     assert all(key(r) in train for e in range(3) for b in spy.train(e) for r in b['x'])   # only originals trained on

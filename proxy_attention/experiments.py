@@ -4,39 +4,47 @@
 
 # %% ../nbs/07_experiments.ipynb #f9da1e6a
 from __future__ import annotations
-import math, time, inspect, subprocess, warnings
+import os, io, json, math, time, socket, hashlib, inspect, subprocess, warnings
+from contextlib import contextmanager
 from pathlib import Path
-import numpy as np, pandas as pd
+import numpy as np, pandas as pd, torch
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixUp, CutMix
 from fastprogress.fastprogress import master_bar
 from .callback import ProxyAttention, check_settings
 from .core import check_choice
 from .data import get_dls
-from .training import train_arm, proxy_settings, bars_readable, EpochLog
-from .stats import t_interval, verdict
+from .training import (train_arm, make_learner, proxy_settings, bars_readable, EpochLog, first_fed_epoch,
+                                      run_environment, ENV_COLS)
+from .stats import t_interval, verdict, holm, paired_p, holm_verdict
 from .metrics import explain_learner, fixed_images
 from .viz import compare_grid, save_figure
 
 # %% auto #0
-__all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'RESULT_COLS', 'arm_callbacks',
-           'data_options', 'run_label', 'EpochTimer', 'code_commit', 'read_results', 'append_rows', 'final_accuracies',
-           'finished_runs', 'check_out', 'check_seeds', 'finished_runs_explain', 'compare_plan', 'compare',
-           'sweep_plan', 'sweep', 'final_rows', 'summarize', 'format_summary', 'summary_table', 'vs_defaults',
-           'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep']
+__all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'LATER_COLS', 'RESULT_COLS',
+           'PAIR_COLS', 'arm_callbacks', 'data_options', 'run_label', 'EpochTimer', 'code_commit', 'locked',
+           'read_results', 'append_rows', 'final_accuracies', 'finished_runs', 'drop_rows', 'unfinished_runs',
+           'check_out', 'callback_settings', 'settings_difference', 'save_weights', 'load_weights', 'check_seeds',
+           'claim_group', 'finished_runs_explain', 'compare_plan', 'compare', 'sweep_plan', 'sweep', 'final_rows',
+           'pair_check', 'drift_note', 'summarize', 'format_summary', 'summary_table', 'vs_defaults', 'epochs_to_reach',
+           'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
-# the arms of the proxy pipeline and the setting each fixes: the thesis's feed, random maps (is it the CAM, or any
-# mask?), and proxies of the right answers or of any image (is it the mistakes?)
-PROXY_ARMS = {'proxy': {}, 'thesisfeed': dict(feed='proxy_epochs'), 'randomcam': dict(method='randomcam'),
-              'rightsource': dict(source='right'), 'allsource': dict(source='all')}
+# the arms of the proxy pipeline and the setting each fixes: the thesis's feed and every-epoch feeding, random maps (is
+# it the CAM, or any mask?), replay (the mistakes fed again unchanged: is it the darkening?), the map at a random
+# place (the same amount darkened: is it where?), proxies of the right answers or of any image (is it the mistakes?)
+PROXY_ARMS = {'proxy': {}, 'thesisfeed': dict(feed='proxy_epochs'), 'everyepoch': dict(feed='every_epoch'),
+              'randomcam': dict(method='randomcam'), 'replay': dict(weight=0.0, replacement='blend'),
+              'randomplace': dict(place='random'), 'rightsource': dict(source='right'), 'allsource': dict(source='all')}
 ARMS = ('baseline', *PROXY_ARMS, 'mixup', 'cutmix')
 DEFAULT_ARMS = ('baseline', 'proxy', 'mixup', 'cutmix')
 SWEEP_PARAMS = ('schedule', 'threshold', 'weight', 'subset', 'replacement', 'method', 'feed', 'smooth', 'source')
 CONFIG_COLS = ['data', 'arch', 'epochs', 'size', 'bs', 'lr', 'pretrained', 'data_options']
 RUN_COLS = CONFIG_COLS + ['arm', 'param', 'setting', 'seed']
+# the columns after `commit` came later: a results file from before them gets them, empty in its older rows
+LATER_COLS = ('fed_images', 'fork', 'callback_settings', 'weights', *ENV_COLS)
 RESULT_COLS = RUN_COLS + ['epoch', 'train_loss', 'valid_loss', 'accuracy', 'seconds', 'proxy_images',
-                          'callback', 'commit']
+                          'callback', 'commit', *LATER_COLS]
 
 def arm_callbacks(arm:str, # One of `ARMS`
                   seed:int=42, # Seed of the proxy-attention arm's choices
@@ -94,38 +102,74 @@ def code_commit(path=None # A file of the package (default: the one `ProxyAttent
     except (OSError, subprocess.SubprocessError): return 'unknown'
     return 'unknown' if head.returncode else head.stdout.strip() + ('+dirty' if dirty else '')
 
-_STR_COLS = {'param': str, 'setting': str, 'data_options': str, 'arm': str, 'commit': str}
+_STR_COLS = {'param': str, 'setting': str, 'data_options': str, 'arm': str, 'commit': str, 'callback_settings': str,
+             'weights': str, 'torch': str, 'fastai': str, 'timm': str, 'device': str, 'deterministic': str, 'cpu': str}
+
+@contextmanager
+def locked(path):
+    "An exclusive lock on `path` (a hidden `.lock` file beside it) between processes, e.g. workers filling one folder"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f'.{path.name}.lock'), 'a') as f:
+        try: import fcntl
+        except ImportError: fcntl = None   # Windows: one process per folder
+        if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally:
+            if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
+
+def _read_csv(path) -> pd.DataFrame:
+    "A results CSV as written, without a last line cut off by a kill during its write"
+    text = Path(path).read_text()
+    if text and not text.endswith('\n'): text = text[:text.rfind('\n') + 1]   # a row cut off mid-write
+    if not text.strip(): return pd.DataFrame()
+    return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[''],
+                       dtype={k: v for k, v in _STR_COLS.items()})
 
 def read_results(path) -> pd.DataFrame:
-    "The result rows in the CSV at `path` (none yet: an empty frame with the columns; a missing `commit` reads NaN)"
+    "The result rows in the CSV at `path` (none yet: an empty frame with the columns; a column it predates reads NaN)"
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0: return pd.DataFrame(columns=RESULT_COLS)
-    df = pd.read_csv(path, keep_default_na=False, na_values=[''], dtype=_STR_COLS)
-    if 'commit' not in df.columns: df['commit'] = np.nan
+    df = _read_csv(path)
+    if not len(df.columns): return pd.DataFrame(columns=RESULT_COLS)
+    for c in ('commit', *LATER_COLS):
+        if c not in df.columns: df[c] = np.nan
     return df
+
+def _write_atomic(df:pd.DataFrame, path:Path):
+    "Replace `path` by `df` in one rename: a kill leaves the old file or the new, never half of one"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
 
 _warned = set()
 
 def append_rows(rows:list, path,
-                optional=('commit',) # Columns an existing file may predate: left out of its rows, with one warning
+                # Columns an existing file may predate: the file gets them (empty in its older rows), with one warning
+                optional=('commit', *LATER_COLS)
                ) -> Path:
-    "Append `rows` (dicts) to the CSV at `path`, writing the header only when the file is new; never overwrites"
+    "Append `rows` (dicts) to the CSV at `path` in one write under a lock; header only when new; never overwrites rows"
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists() or path.stat().st_size == 0
     df = pd.DataFrame(rows)
-    if not new:
-        cols = list(pd.read_csv(path, nrows=0).columns)
-        missing = set(df.columns) - set(cols)
-        if missing - set(optional):
-            raise ValueError(f"{path} has columns {cols}; these rows add {sorted(missing - set(optional))}: write them "
-                             "to another file")
-        if missing and path.resolve() not in _warned:
-            _warned.add(path.resolve())
-            warnings.warn(f"{path} predates the {', '.join(sorted(missing))} column: its new rows go without it (a new "
-                          "`out` folder records it)")
-        df = df.reindex(columns=cols)
-    df.to_csv(path, mode='a', header=new, index=False)
+    with locked(path):
+        new = not path.exists() or path.stat().st_size == 0
+        if not new:
+            cols = list(pd.read_csv(path, nrows=0).columns)
+            missing = [c for c in df.columns if c not in cols]
+            if set(missing) - set(optional):
+                raise ValueError(f"{path} has columns {cols}; these rows add {sorted(set(missing) - set(optional))}: "
+                                 "write them to another file")
+            if missing:
+                if path.resolve() not in _warned:
+                    _warned.add(path.resolve())
+                    warnings.warn(f"{path} predates the {', '.join(missing)} column(s): added, empty in its older rows")
+                old = _read_csv(path)
+                _write_atomic(old.reindex(columns=cols + missing), path)
+                cols += missing
+            df = df.reindex(columns=cols)
+        text = df.to_csv(header=new, index=False)
+        # one write of whole lines: a reader under the lock never sees half a run
+        with open(path, 'a') as f: f.write(text)
     return path
 
 def _key(d) -> tuple: return tuple(str(d[c]) for c in RUN_COLS)
@@ -141,6 +185,24 @@ def finished_runs(path) -> set:
     "Keys (`RUN_COLS` as strings) of the runs in the CSV at `path` that reached their last epoch"
     return set(final_accuracies(path))
 
+def drop_rows(path, keys:set, why:str='') -> int:
+    "Remove every row of the runs `keys` from the CSV at `path` (one atomic rewrite under the lock); how many"
+    path = Path(path)
+    if not keys or not path.exists(): return 0
+    with locked(path):
+        df = _read_csv(path)
+        if not len(df): return 0
+        gone = np.array([_key(r) in keys for _, r in df.iterrows()], dtype=bool)
+        if gone.any(): _write_atomic(df[~gone], path)
+    return int(gone.sum())
+
+def unfinished_runs(path) -> set:
+    "Keys of the runs in the CSV at `path` with rows but not their last epoch (a write cut off by a kill)"
+    df = read_results(path)
+    if not len(df): return set()
+    return {_key(r) for _, r in df.iterrows()} - finished_runs(path)
+
+
 # %% ../nbs/07_experiments.ipynb #b5a96ceb
 def check_out(out, data, name:str='out') -> Path:
     "`out` resolved, if it is not the dataset folder `data` or inside it: results never go into a dataset"
@@ -150,19 +212,75 @@ def check_out(out, data, name:str='out') -> Path:
                          "dataset: choose another folder")
     return out
 
-def _fit_run(dls, cfg:dict, arm:str, param:str, setting:str, seed:int, cbs:list, log=None, commit:str='unknown'):
+def _jsonable(v):
+    return v if v is None or isinstance(v, (bool, int, float, str, list)) else repr(v)
+
+def callback_settings(cbs:list) -> str:
+    "Every setting of an arm's callbacks, defaults included, as JSON: what a run was made with, whatever the defaults"
+    out = []
+    for cb in cbs:
+        if isinstance(cb, ProxyAttention):
+            s = {k: _jsonable(getattr(cb, k)) for k in inspect.signature(type(cb)).parameters
+                 if k not in ('verbose', 'n_preview')}
+        elif isinstance(cb, (MixUp, CutMix)): s = dict(alpha=float(cb.distrib.concentration1))   # Beta(alpha, alpha)
+        else: s = {}
+        out.append(dict(callback=type(cb).__name__, **s))
+    return json.dumps(out, sort_keys=True)
+
+def settings_difference(recorded:str, planned:str) -> str:
+    "How two `callback_settings` differ, as `name: recorded -> planned` ('' when equal)"
+    a, b = json.loads(recorded), json.loads(planned)
+    if len(a) != len(b) or any(x.get('callback') != y.get('callback') for x, y in zip(a, b)):
+        return f"callbacks {[x.get('callback') for x in a]} -> {[y.get('callback') for y in b]}"
+    return ', '.join(f"{k}: {x.get(k)!r} -> {y.get(k)!r}" for x, y in zip(a, b) for k in sorted(set(x) | set(y))
+                     if x.get(k) != y.get(k))
+
+def _run_id(key:tuple) -> str: return hashlib.sha1('|'.join(key).encode()).hexdigest()[:16]
+
+def _sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+    return h.hexdigest()[:16]
+
+def save_weights(learn, out:Path, key:tuple) -> str:
+    "The final weights of run `key` into `out/models/` (not committed: `*.pth`); their `weights` field: path and hash"
+    path = out/'models'/f"{_run_id(key)}.pth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(learn.model.state_dict(), path)
+    return f"models/{path.name} sha256={_sha256(path)}"
+
+def load_weights(learn, out:Path, weights:str):
+    "Load a run's recorded final weights (its `weights` field) into `learn`; None when missing or not the recorded ones"
+    if not isinstance(weights, str) or ' sha256=' not in weights: return None
+    rel, digest = weights.split(' sha256=')
+    path = out/rel
+    if not path.exists() or _sha256(path) != digest: return None
+    learn.model.load_state_dict(torch.load(path, map_location='cpu', weights_only=True))
+    return learn
+
+def _fit_run(dls, cfg:dict, arm:str, param:str, setting:str, seed:int, cbs:list, log=None, commit:str='unknown',
+             env:dict|None=None, resume:dict|None=None, forks:dict|None=None, save=None):
+    "Train one run (whole, or on from a fork's `resume` state; `forks` ride along); the learner and its rows"
     timer = EpochTimer()
     learn, _ = train_arm(dls, cfg['arch'], cfg['epochs'], cfg['lr'], seed, [*cbs, timer] + ([log] if log else []),
-                         cfg['pretrained'], show=False)
-    made = {}
+                         cfg['pretrained'], show=False, resume=resume, forks=forks, save=save)
+    k = resume['epoch'] if resume else 0
+    # the fork's epochs are its baseline's: their times are the baseline's, the epochs after add to them
+    seconds = [resume['seconds'][i] if i < k else t + (resume['seconds'][k-1] if k else 0)
+               for i, t in enumerate(timer.times)] if resume else timer.times
+    made, fed = {}, {}
     for cb in cbs:
         # (ProxyAttention itself warns about flat CAMs)
         for h in getattr(cb, 'history', []): made[h['epoch']] = made.get(h['epoch'], 0) + h['made']
+        for i, n in enumerate(getattr(cb, 'seen', [])): fed[i] = fed.get(i, 0) + n
     rows = [dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, epoch=i, train_loss=float(v[0]),
-                 valid_loss=float(v[1]), accuracy=float(v[2]), seconds=timer.times[i], proxy_images=made.get(i, 0),
-                 callback=' '.join(map(repr, cbs)) or 'none', commit=commit)
+                 valid_loss=float(v[1]), accuracy=float(v[2]), seconds=seconds[i], proxy_images=made.get(i, 0),
+                 fed_images=fed.get(i, 0), fork=k, callback=' '.join(map(repr, cbs)) or 'none',
+                 callback_settings=callback_settings(cbs), commit=commit, **(env or {}))
             for i, v in enumerate(learn.recorder.values)]
     return learn, rows
+
 
 # %% ../nbs/07_experiments.ipynb #47d3cbbb
 def check_seeds(seeds) -> list:
@@ -188,59 +306,177 @@ def _check_dls_kwargs(dls_kwargs:dict):
         raise ValueError(f"{', '.join(proxy)}: proxy-attention settings go in `settings=` (e.g. "
                          f"settings=dict({proxy[0]}=...)), not to the data loaders")
 
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def claim_group(out:Path, group:str) -> Path|None:
+    "Claim a seed's group of runs for this process (`out/.claims/group`); None if a live process holds it"
+    path = out/'.claims'/group
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, me.encode()); os.close(fd)
+            return path
+        except FileExistsError:
+            host, pid = (path.read_text().split() + ['', ''])[:2]
+            # a claim of a process that died on this machine (killed, crashed) is stale; another machine's is not ours
+            # to judge
+            if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)): path.unlink(missing_ok=True)
+            else: return None
+    return None
+
+def _group_id(cfg:dict, seed:int) -> str:
+    return hashlib.sha1(json.dumps(dict(cfg, seed=seed), sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+def _check_resume(csv:Path, todo_or_done:list):
+    "Refuse, before any work, to resume runs recorded with other settings than asked (other defaults of their day)"
+    df = read_results(csv)
+    if not len(df) or df['callback_settings'].isna().all(): return
+    recorded = {_key(r): r['callback_settings'] for _, r in df.iterrows() if isinstance(r['callback_settings'], str)}
+    for key, name, planned in todo_or_done:
+        if key in recorded and (diff := settings_difference(recorded[key], planned)):
+            raise ValueError(f"{csv} holds {name} made with other settings than asked ({diff}): resuming would mix "
+                             "them; write to another `out` folder, or ask for the recorded settings (`defaults=`)")
+
+def _drifted_keys(csv:Path, cfg:dict) -> set:
+    "The runs `rerun_drifted` trains again: of each seed with a drifted pair, its baseline and proxy-pipeline runs"
+    df = read_results(csv)
+    if not len(df): return set()
+    pc = pair_check(df)
+    mine = lambda d: (d[CONFIG_COLS].astype(str) == pd.Series({c: str(cfg[c]) for c in CONFIG_COLS})).all(axis=1)
+    seeds = set(pc.loc[mine(pc) & (pc['status'] == 'drifted'), 'seed'].astype(int))
+    rows = df[mine(df) & df['seed'].astype(int).isin(seeds) &
+              ((df['arm'] == 'baseline') | df['callback'].astype(str).str.startswith('ProxyAttention'))]
+    return {_key(r) for _, r in rows.iterrows()}
+
 def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
               # `compare`'s arguments of the same names
               *, data, arch, epochs, seeds, out, size, bs, lr, pretrained, dls_kwargs:dict,
-              explain:tuple=(), n_explain:int=0, explain_methods=('gradcam++',), show:bool=True, grid=None):
-    "Run each planned arm for each seed (seeds outer: pairs finish together), append rows, skip finished runs; the rows"
+              explain:tuple=(), n_explain:int=0, explain_methods=('gradcam++',), show:bool=True, grid=None,
+              threads:int|None=None, rerun_drifted:bool=False):
+    "Run each planned arm for each seed (a seed's runs together: the baseline, then its arms forked from it); the rows"
     seeds = check_seeds(seeds)
     _check_dls_kwargs(dls_kwargs)
     out = check_out(out, data)
+    with run_environment(threads): pass   # a bad thread count fails now
     csv, ecsv = out/'results.csv', out/'explain.csv'
     cfg = dict(data=str(data), arch=arch, epochs=int(epochs), size='default' if size is None else int(size), bs=int(bs),
                lr=float(lr), pretrained=bool(pretrained),
                data_options=data_options(**{k: v for k, v in dls_kwargs.items() if k != 'num_workers'}))
     plan = list({p[:3]: p for p in plan}.values())   # a run planned twice is trained once
+    runs = [(seed, arm, param, setting, make_cbs, _key(dict(**cfg, arm=arm, param=param, setting=setting, seed=seed)))
+            for seed in seeds for arm, param, setting, make_cbs in plan]
+    _check_resume(csv, [(key, f"{_run_name(a, p, s)} seed {seed}", callback_settings(mk(seed)))
+                        for seed, a, p, s, mk, key in runs])
+    if gone := unfinished_runs(csv):   # a write cut off by a kill: those runs are trained again, whole
+        print(f"{drop_rows(csv, gone)} rows of {len(gone)} unfinished run(s) removed from {csv}: trained again", flush=True)
+    if rerun_drifted and (drifted := _drifted_keys(csv, cfg)):
+        print(f"{len(drifted)} run(s) of drifted pairs removed from {csv}: trained again", flush=True)
+        drop_rows(csv, drifted); drop_rows(ecsv, drifted)
     done, edone = final_accuracies(csv), finished_runs_explain(ecsv) if explain else set()
-    runs, todo = [], []
-    for seed in seeds:
-        for arm, param, setting, make_cbs in plan:
-            key = _key(dict(**cfg, arm=arm, param=param, setting=setting, seed=seed))
-            need_explain = [m for m in explain_methods if (key, m) not in edone] if arm in explain else []
-            runs.append(key)
-            if key not in done or need_explain: todo.append((seed, arm, param, setting, make_cbs, key, need_explain))
+    todo = {}
+    for seed, arm, param, setting, make_cbs, key in runs:
+        need_explain = [m for m in explain_methods if (key, m) not in edone] if arm in explain else []
+        if key not in done or need_explain:
+            todo.setdefault(seed, []).append((arm, param, setting, make_cbs, key, need_explain))
+    n_todo = sum(len(v) for v in todo.values())
     bars = show and bars_readable()
-    mb, log = master_bar(range(len(todo))) if bars else None, EpochLog(len(todo)) if show and not bars else None
-    if show and len(todo) < len(runs):
-        print(f"{len(runs) - len(todo)} of {len(runs)} runs already in {csv}: not trained again", flush=True)
-    commit = code_commit() if todo else 'unknown'
-    dls, dls_seed, grid_learners = None, None, {}
-    for i in (mb if bars else range(len(todo))):
-        seed, arm, param, setting, make_cbs, key, need_explain = todo[i]
+    mb, log = master_bar(range(n_todo)) if bars else None, EpochLog(n_todo) if show and not bars else None
+    if show and n_todo < len(runs):
+        print(f"{len(runs) - n_todo} of {len(runs)} runs already in {csv}: not trained again", flush=True)
+    commit, left_to_others = code_commit() if todo else 'unknown', []
+    ctx = dict(cfg=cfg, data=data, size=size, bs=bs, dls_kwargs=dls_kwargs, out=out, csv=csv, ecsv=ecsv, commit=commit,
+               explain=explain, n_explain=n_explain, grid=grid, mb=mb, log=log, bars=bars, grid_learners={})
+    with run_environment(threads) as env:
+        for seed, items in todo.items():
+            claim = claim_group(out, _group_id(cfg, seed))
+            if claim is None:
+                left_to_others.append(seed)
+                continue
+            try: _run_group(seed, items, done, env, **ctx)
+            finally: claim.unlink(missing_ok=True)
+    if (out/'.claims').exists() and not any((out/'.claims').iterdir()): (out/'.claims').rmdir()
+    if left_to_others:
+        print(f"seed(s) {', '.join(map(str, left_to_others))}: being trained by another process (see {out/'.claims'}); "
+              "not waited for", flush=True)
+    res = read_results(csv)
+    keys = {r[-1] for r in runs}
+    return res.loc[np.array([_key(r) in keys for _, r in res.iterrows()], dtype=bool)].reset_index(drop=True)
+
+def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, csv, ecsv, commit, explain, n_explain,
+               grid, mb, log, bars, grid_learners):
+    "One seed's runs: the baseline with its arms riding along, each arm trained on from its fork, then the others"
+    dls = get_dls(data, size=size, bs=bs, seed=seed, **dls_kwargs)
+    base_key = _key(dict(**cfg, arm='baseline', param='none', setting='default', seed=seed))
+    in_plan = any(it[4] == base_key for it in items) or base_key in done
+    forks = {}   # run id -> (key, fork epoch) of the runs forked from the baseline
+    for arm, param, setting, make_cbs, key, _ in items:
+        k = first_fed_epoch(make_cbs(seed), cfg['epochs']) if arm != 'baseline' else 0
+        if in_plan and key not in done and k > 0 and make_cbs(seed): forks[_run_id(key)] = (key, k)
+    fork_dir = out/'.forks'
+    path_of = lambda rid: fork_dir/f"{rid}.pt"
+    make_of = {it[4]: it[3] for it in items}
+    def save(rid, state):
+        fork_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(state, path_of(rid))
+    missing = {rid: v for rid, v in forks.items() if not path_of(rid).exists()}
+    if missing and base_key in done:
+        # the baseline is recorded but the forks' states are not here (they are kept only until used): its fit again,
+        # unrecorded, makes them; it must reproduce the recorded rows, or its forks would not pair with them
+        learn, rows = _fit_run(dls, cfg, 'baseline', 'none', 'default', seed, [], None, commit, env,
+                               forks={rid: (make_of[key](seed), k) for rid, (key, k) in missing.items()}, save=save)
+        rec = read_results(csv)
+        rec = rec[np.array([_key(r) == base_key for _, r in rec.iterrows()], dtype=bool)].sort_values('epoch')
+        upto = max(k for _, k in missing.values())
+        same = [a == b for a, b in zip(rec['accuracy'].tolist()[:upto], [r['accuracy'] for r in rows][:upto])]
+        if not all(same):
+            for rid in missing: path_of(rid).unlink(missing_ok=True); forks.pop(rid)
+            warnings.warn(f"seed {seed}: the recorded baseline in {csv} is not reproduced here (epoch "
+                          f"{same.index(False) + 1} differs: another environment?), so its arms are trained whole and "
+                          "their pair check will tell; `rerun_drifted=True` trains the seed's pairs again")
+    order = sorted(items, key=lambda it: it[4] != base_key)   # the baseline first: its forks come from it
+    for arm, param, setting, make_cbs, key, need_explain in order:
         name = f"{_run_name(arm, param, setting)} seed {seed}"
         if bars: mb.main_bar.comment = name
         if log: log.label = name
-        if dls_seed != seed: dls, dls_seed = get_dls(data, size=size, bs=bs, seed=seed, **dls_kwargs), seed
-        learn, rows = _fit_run(dls, cfg, arm, param, setting, seed, make_cbs(seed), log, commit)
-        if key not in done: append_rows(rows, csv)
-        elif abs(rows[-1]['accuracy'] - done[key]) > 1e-6:   # trained again for its metrics only, it ended elsewhere
-            warnings.warn(f"{name}, trained again for its explainability metrics, ended at accuracy "
-                          f"{rows[-1]['accuracy']:.4f}; the recorded run in {csv} ended at {done[key]:.4f} (training "
-                          f"is not bit-for-bit reproducible across machines, thread counts and library versions): the "
-                          f"rows added to {ecsv} describe the model trained now")
-        for method in need_explain:   # a row per map method the metrics are computed with
-            m = explain_learner(learn, dls, n=n_explain, method=method)
-            append_rows([dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, **m, commit=commit)], ecsv)
-        # the grid once, when the first seed's explained models are all there (not once per map method)
-        if need_explain and grid is not None and (not grid_learners or seed == grid_learners['seed']):
-            grid_learners.update(seed=seed, **{arm: learn})
-            if len(grid_learners) == len(explain) + 1:
-                x, y = fixed_images(dls, n_explain)
-                compare_grid({a: grid_learners[a] for a in explain}, x, y, n=6, explain='label').plot(save=grid)
-        if bars: mb.write(f"{name}: accuracy {rows[-1]['accuracy']:.4f} ({rows[-1]['seconds']}s)")
-    res = read_results(csv)
-    runs = set(runs)
-    return res.loc[np.array([_key(r) in runs for _, r in res.iterrows()], dtype=bool)].reset_index(drop=True)
+        learn, rows = None, None
+        if key not in done:
+            rid, resume, ride = _run_id(key), None, None
+            if key == base_key:
+                ride = {r: (make_of[kk](seed), k) for r, (kk, k) in forks.items()}
+            elif rid in forks and path_of(rid).exists():
+                resume = torch.load(path_of(rid), map_location=dls.device, weights_only=True)
+            learn, rows = _fit_run(dls, cfg, arm, param, setting, seed, make_cbs(seed), log, commit, env,
+                                   resume=resume, forks=ride or None, save=save)
+            weights = save_weights(learn, out, key)
+            append_rows([dict(r, weights=weights) for r in rows], csv)
+            if resume is not None: path_of(rid).unlink(missing_ok=True)
+            if bars: mb.write(f"{name}: accuracy {rows[-1]['accuracy']:.4f} ({rows[-1]['seconds']}s)")
+        if need_explain:
+            rec = read_results(csv)
+            weights = rec.loc[np.array([_key(r) == key for _, r in rec.iterrows()], dtype=bool), 'weights'].iloc[-1]
+            if learn is None:   # explained from its recorded weights, never from a model trained again
+                learn = load_weights(make_learner(dls, cfg['arch'], False, seed), out, weights)
+            if learn is None:
+                warnings.warn(f"{name}: no recorded weights in {out/'models'} (made before they were kept, or moved): "
+                              f"its explainability metrics are not computed (a model trained again is another model)")
+                continue
+            for method in need_explain:   # a row per map method the metrics are computed with
+                m = explain_learner(learn, dls, n=n_explain, method=method)
+                append_rows([dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, **m, weights=weights,
+                                  commit=commit, **env)], ecsv)
+            # the grid once, when the first seed's explained models are all there (not once per map method)
+            if grid is not None and (not grid_learners or seed == grid_learners['seed']):
+                grid_learners.update(seed=seed, **{arm: learn})
+                if len(grid_learners) == len(explain) + 1:
+                    x, y = fixed_images(dls, n_explain)
+                    compare_grid({a: grid_learners[a] for a in explain}, x, y, n=6, explain='label').plot(save=grid)
+    if fork_dir.exists() and not any(fork_dir.iterdir()): fork_dir.rmdir()
 
 def finished_runs_explain(path) -> set:
     "(run key, map method) of the explainability metrics in the CSV at `path`"
@@ -248,6 +484,7 @@ def finished_runs_explain(path) -> set:
     if not path.exists(): return set()
     df = pd.read_csv(path, keep_default_na=False, na_values=[''], dtype=_STR_COLS)
     return {(_key(r), r['method']) for _, r in df.iterrows()}
+
 
 # %% ../nbs/07_experiments.ipynb #33dd8f68
 def _base(defaults:dict|None) -> dict:
@@ -310,6 +547,9 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
             # `ProxyAttention` settings in place of the library's defaults for the proxy-pipeline arms, left out of
             # a run's `param`/`setting`: a results folder begun under other defaults goes on with them
             defaults:dict|None=None,
+            threads:int|None=None, # torch CPU threads of every run, recorded with it (None: the machine's cores)
+            # Train again the pairs of each seed whose proxy-pipeline runs drifted from their baseline before treatment
+            rerun_drifted:bool=False,
             # Passed to `get_dls`, e.g. `n=` for digits, `n_train=`/`n_valid=` for Fashion-MNIST, `num_workers=`
             **dls_kwargs
            ) -> pd.DataFrame:
@@ -319,7 +559,7 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
     return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
                      pretrained=pretrained,
                      dls_kwargs=dls_kwargs, explain=explain, n_explain=n_explain, explain_methods=explain_methods,
-                     show=show, grid=grid)
+                     show=show, grid=grid, threads=threads, rerun_drifted=rerun_drifted)
 
 # %% ../nbs/07_experiments.ipynb #17caa2ac
 def _sweep_value(param, v):
@@ -358,13 +598,15 @@ def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to va
           n_explain:int=64, # Fixed validation images for those metrics
           explain_methods=('gradcam++',), # The map methods those metrics are computed with, a row each
           defaults:dict|None=None, # `ProxyAttention` settings in place of the library's defaults, as in `compare`
+          threads:int|None=None, # torch CPU threads, as in `compare`
+          rerun_drifted:bool=False, # Train drifted pairs again, as in `compare`
           **dls_kwargs) -> pd.DataFrame:
     "Proxy attention with one hyperparameter varied, vs the baseline, over seeds; rows appended to `out/results.csv`"
     plan = sweep_plan(param, values, epochs, settings, baseline, defaults)
     return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
                      pretrained=pretrained, dls_kwargs=dls_kwargs, show=show,
                      explain=('baseline', 'proxy') if explain else (), n_explain=n_explain,
-                     explain_methods=explain_methods)
+                     explain_methods=explain_methods, threads=threads, rerun_drifted=rerun_drifted)
 
 # %% ../nbs/07_experiments.ipynb #adb35f95
 def final_rows(df:pd.DataFrame) -> pd.DataFrame:
@@ -373,17 +615,78 @@ def final_rows(df:pd.DataFrame) -> pd.DataFrame:
     df['epoch'], df['epochs'] = df['epoch'].astype(int), df['epochs'].astype(int)
     return df[df['epoch'] == df['epochs'] - 1]
 
+PAIR_COLS = ('train_loss', 'valid_loss', 'accuracy')
+
+def _first_treated(run:pd.DataFrame) -> int:
+    "The first epoch of a proxy-pipeline run that trained on a proxy image (its fit's length: none)"
+    if 'fed_images' in run.columns and run['fed_images'].notna().all():
+        fed = run.loc[run['fed_images'] > 0, 'epoch']
+        return int(fed.min()) if len(fed) else int(run['epochs'].iloc[0])
+    # rows from before `fed_images`: the epoch after the first proxy step, the earliest any feeding trains on it
+    made = run.loc[run['proxy_images'] > 0, 'epoch']
+    return int(made.min()) + 1 if len(made) else int(run['epochs'].iloc[0])
+
+def pair_check(df:pd.DataFrame # Rows of `results.csv`
+              ) -> pd.DataFrame:
+    "Each proxy-pipeline run of each seed: are its rows before its first trained proxy image its baseline's, exactly?"
+    cols = ['arm', 'param', 'setting', 'seed', 'first_treated', 'status', 'drift_epoch']
+    cfg = [c for c in CONFIG_COLS if c in df.columns]
+    if not len(df) or 'callback' not in df.columns: return pd.DataFrame(columns=cfg + cols)
+    df = df.copy()
+    df['epoch'], df['epochs'] = df['epoch'].astype(int), df['epochs'].astype(int)
+    for c in cfg + ['arm', 'param', 'setting']: df[c] = df[c].astype(str)
+    base = {k: g.set_index('epoch') for k, g in df[(df['arm'] == 'baseline') & (df['param'] == 'none')]
+            .groupby(cfg + ['seed'])}
+    out = []
+    for key, run in df[df['callback'].astype(str).str.startswith('ProxyAttention')].groupby(
+            cfg + ['arm', 'param', 'setting', 'seed']):
+        run = run.sort_values('epoch')
+        t, b, drift = _first_treated(run), base.get(key[:len(cfg)] + key[-1:]), None
+        if b is None: status = 'no baseline'
+        else:
+            for e, r in run[run['epoch'] < t].iterrows():
+                if r['epoch'] not in b.index or any(r[c] != b.loc[r['epoch'], c] for c in PAIR_COLS):
+                    drift = int(r['epoch']); break
+            status = 'drifted' if drift is not None else 'paired'
+        out.append(dict(zip(cfg + ['arm', 'param', 'setting', 'seed'], key), first_treated=t, status=status,
+                        drift_epoch=drift))
+    return pd.DataFrame(out, columns=cfg + cols)
+
+def drift_note(pc:pd.DataFrame) -> str:
+    "`pair_check`'s verdict in a line: '2 of 5 pairs drifted before treatment: seeds 0, 1 (...)', or '' if none did"
+    bad = pc[pc['status'] == 'drifted']
+    if not len(bad): return ''
+    runs = '; '.join(f"{_run_name(a, p, s)} seed {sd} (epoch {int(e) + 1})"
+                     for a, p, s, sd, e in bad[['arm', 'param', 'setting', 'seed', 'drift_epoch']].itertuples(index=False))
+    return (f"{len(bad)} of {len(pc)} pairs drifted before treatment: seeds "
+            f"{', '.join(map(str, sorted(set(bad['seed'].astype(int)))))} ({runs}); left out of the paired statistics")
+
 def summarize(df:pd.DataFrame, # Rows of `results.csv`
               metric:str='accuracy', # Column to summarize
               conf:float=0.95, # Confidence level
-              reference:str='baseline' # Arm the paired differences are to, e.g. 'randomcam' (the random-map control)
+              reference:str='baseline', # Arm the paired differences are to, e.g. 'randomcam' (the random-map control)
+              # Pair arms whose seed sets differ (on their common seeds); by default refused: a table's arms share one
+              # declared list of seeds, or seeds were added where the result looked close
+              unequal_seeds:bool=False,
              ) -> pd.DataFrame:
-    "Per arm (and setting): mean final `metric`, t CI over seeds, paired difference to `reference`, its CI, a verdict"
+    "Per arm: mean final `metric`, t CI over seeds, paired difference to `reference` (proven pairs only), Holm verdicts"
     fin = final_rows(df)
     cfg = [c for c in CONFIG_COLS if c in fin.columns]
     for c in cfg + ['arm', 'param', 'setting']: fin[c] = fin[c].astype(str)
+    groups = list(fin.groupby(cfg + ['arm', 'param', 'setting'], sort=False))
+    if not unequal_seeds:
+        for ckey, t in fin.groupby(cfg, sort=False):
+            sets = {_run_name(*k): tuple(sorted(g['seed'])) for k, g in t.groupby(['arm', 'param', 'setting'])}
+            if len(set(sets.values())) > 1:
+                raise ValueError("the arms of one table have different seeds (" + '; '.join(
+                    f"{n}: {', '.join(map(str, s))}" for n, s in sets.items()) + "): extend every arm to the same "
+                    "seeds, or pass unequal_seeds=True to pair on the common seeds")
+    pc = pair_check(df)
+    drifted = {}
+    for r in pc[pc['status'] == 'drifted'].itertuples(index=False):
+        drifted.setdefault(tuple(str(getattr(r, c)) for c in cfg + ['arm', 'param', 'setting']), set()).add(int(r.seed))
     out = []
-    for key, g in fin.groupby(cfg + ['arm', 'param', 'setting'], sort=False):
+    for key, g in groups:
         d = dict(zip(cfg + ['arm', 'param', 'setting'], key))
         vals = g.set_index('seed')[metric]
         mean, lo, hi = t_interval(vals, conf)
@@ -396,15 +699,28 @@ def summarize(df:pd.DataFrame, # Rows of `results.csv`
         if not len(ref) and refs[['param', 'setting']].drop_duplicates().shape[0] == 1: ref = refs
         if d['arm'] != reference and len(ref):
             b = ref.set_index('seed')[metric]
+            rkey = tuple(str(ref.iloc[0][c]) for c in cfg + ['arm', 'param', 'setting'])
+            bad = drifted.get(tuple(key), set()) | drifted.get(rkey, set())   # a pair is proven if both runs are
             common = sorted(set(vals.index) & set(b.index))
-            dm, dlo, dhi = t_interval(vals[common].values - b[common].values, conf)
-            row.update(diff=dm, diff_low=dlo, diff_high=dhi, n_paired=len(common),
-                       verdict=verdict(dlo, dhi, _run_name(d['arm'], d['param'], d['setting']), reference))
+            kept = [sd for sd in common if sd not in bad]
+            diffs = vals[kept].values - b[kept].values
+            dm, dlo, dhi = t_interval(diffs, conf)
+            row.update(diff=dm, diff_low=dlo, diff_high=dhi, n_paired=len(kept), p=paired_p(diffs),
+                       drifted=', '.join(map(str, sorted(set(common) & bad))))
         else:
-            row.update(diff=float('nan'), diff_low=float('nan'), diff_high=float('nan'), n_paired=0,
-                       verdict='reference' if d['arm'] == reference else f'no {reference}')
+            row.update(diff=float('nan'), diff_low=float('nan'), diff_high=float('nan'), n_paired=0, p=float('nan'),
+                       drifted='')
         out.append(dict(row, reference=reference))
-    return pd.DataFrame(out)
+    res = pd.DataFrame(out)
+    if not len(res): return res
+    res['p_holm'] = holm(res['p'])   # one family: this table's comparisons to `reference`
+    def word(r):
+        if r.arm == reference: return 'reference'
+        if r.n_paired == 0 and not r.drifted: return f'no {reference}'
+        return holm_verdict(r.diff, r.p_holm, r.n_paired, _run_name(r.arm, r.param, r.setting), reference)
+    res['verdict'] = [word(r) for r in res.itertuples(index=False)]
+    return res
+
 
 # %% ../nbs/07_experiments.ipynb #b3bfc803
 def format_summary(s:pd.DataFrame, digits:int=3) -> pd.DataFrame:
@@ -418,6 +734,9 @@ def format_summary(s:pd.DataFrame, digits:int=3) -> pd.DataFrame:
     signed = lambda m, lo, hi: f(m, lo, hi).replace(f"{m:.{digits}f}", f"{m:+.{digits}f}", 1)
     t[f'vs {ref} (paired 95% CI)'] = ['' if math.isnan(m) else signed(m, lo, hi)
                                       for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])]
+    if 'drifted' in s.columns and (s['drifted'] != '').any():   # pairs left out: say which, beside the interval
+        t[f'vs {ref} (paired 95% CI)'] = [c + (f" ({n} pairs; drifted: seed {d})" if d else '')
+                                          for c, n, d in zip(t[f'vs {ref} (paired 95% CI)'], s['n_paired'], s['drifted'])]
     t['verdict'] = s['verdict']
     return t.reset_index(drop=True)
 

@@ -9,7 +9,7 @@ import numpy as np, pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['t_interval', 'verdict', 'markdown_table']
+__all__ = ['t_interval', 'verdict', 'paired_p', 'holm', 'holm_verdict', 'clustered_interval', 'markdown_table']
 
 # %% ../nbs/00a_stats.ipynb #45bdb770
 def t_interval(values, conf:float=0.95) -> tuple:
@@ -30,6 +30,40 @@ def verdict(low:float, high:float, what:str='proxy', reference:str='baseline') -
     if low > 0: return f"{what} helps: better than {ref} beyond seed noise"
     if high < 0: return f"{what} hurts: worse than {ref} beyond seed noise"
     return f"within noise: the difference to {ref} could be zero"
+
+# %% ../nbs/00a_stats.ipynb #db93bd6b
+def paired_p(diffs) -> float:
+    "Two-sided p-value of a paired t-test of the differences `diffs` against zero (NaN: < 2 values or no spread)"
+    d = np.asarray(diffs, dtype=float)
+    if len(d) < 2 or np.all(d == d[0]): return float('nan')
+    return float(stats.ttest_1samp(d, 0.).pvalue)
+
+def holm(pvalues) -> np.ndarray:
+    "Holm's step-down adjusted p-values of one family of tests (NaN stays NaN and is not counted)"
+    p = np.asarray(pvalues, dtype=float)
+    out, ok = np.full(len(p), np.nan), ~np.isnan(p)
+    q = p[ok]
+    if not len(q): return out
+    order = np.argsort(q, kind='stable')
+    adj = np.minimum(1., np.maximum.accumulate((len(q) - np.arange(len(q))) * q[order]))
+    res = np.empty(len(q)); res[order] = adj
+    out[ok] = res
+    return out
+
+def holm_verdict(diff:float, p_adj:float, n:int, what:str='proxy', reference:str='baseline',
+                 level:float=0.05) -> str:
+    "Plain words for a paired difference whose p-value was Holm-corrected within its table"
+    ref = 'the baseline' if reference == 'baseline' else reference
+    if n < 2: return "no verdict (needs 2+ paired seeds)"
+    if math.isnan(p_adj): return f"no verdict: {diff:+.3f} in every seed, too few seeds to tell it from noise"
+    if p_adj >= level: return f"within noise: the difference to {ref} could be zero (Holm p={p_adj:.2f})"
+    return f"{what} {'helps' if diff > 0 else 'hurts'}: {'better' if diff > 0 else 'worse'} than {ref} (Holm p={p_adj:.3f})"
+
+def clustered_interval(values, clusters, conf:float=0.95) -> tuple:
+    "Mean and `conf` t interval of `values` averaged within each cluster first (e.g. per seed): one value a cluster"
+    s = pd.Series(np.asarray(values, dtype=float)).groupby(np.asarray(clusters)).mean()
+    return t_interval(s.values, conf)
+
 
 # %% ../nbs/00a_stats.ipynb #1c00e306
 def markdown_table(df:pd.DataFrame) -> str:

@@ -13,6 +13,7 @@ with warnings.catch_warnings():
     warnings.simplefilter('ignore')
     from fastai.vision.all import vision_learner, accuracy, set_seed, Callback, Recorder, TrainEvalCallback
 from fastcore.imports import IN_NOTEBOOK
+from fastcore.foundation import L
 from fastprogress.core import format_time
 from .core import parse_schedule
 from .callback import ProxyAttention, check_settings
@@ -166,13 +167,20 @@ def set_rng_states(s:dict, dls):
     if 'cuda' in s: torch.cuda.set_rng_state_all(s['cuda'])
     for dl, st in zip(dls.loaders, s['loaders']): dl.rng.setstate(st)
 
+def _plain(o):
+    "Containers as Python's own (fastcore's `L` as a list): a state `torch.load(weights_only=True)` reads back"
+    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, tuple): return tuple(_plain(v) for v in o)
+    if isinstance(o, (list, L)): return [_plain(v) for v in o]
+    if isinstance(o, np.generic): return o.item()   # a NumPy float among the optimizer's hyper-parameters
+    return o.detach().clone().as_subclass(torch.Tensor) if isinstance(o, torch.Tensor) else o
+
 def fit_state(learn, seconds:list) -> dict:
     "A fit's whole state at the start of its next epoch (taken at the end of an epoch): all a fork trains on from"
     sl = learn.recorder.smooth_loss
-    return dict(epoch=learn.epoch + 1, model={k: v.detach().clone() for k, v in learn.model.state_dict().items()},
-                opt=copy.deepcopy(learn.opt.state_dict()), rng=rng_states(learn.dls),
-                smooth_loss=dict(val=sl.val.detach().clone(), count=int(sl.count)),
-                values=[[float(x) for x in v] for v in learn.recorder.values], seconds=list(seconds))
+    return _plain(dict(epoch=learn.epoch + 1, model=dict(learn.model.state_dict()), opt=learn.opt.state_dict(),
+                       rng=rng_states(learn.dls), smooth_loss=dict(val=sl.val, count=int(sl.count)),
+                       values=[[float(x) for x in v] for v in learn.recorder.values], seconds=list(seconds)))
 
 class Shadow(Callback):
     "An arm's callback riding along a baseline's fit until `until`: it collects and makes its proxy steps, feeds nothing"
@@ -196,7 +204,7 @@ class ForkPoints(Callback):
         if not names: return
         state = fit_state(self.learn, self.seconds)
         for n in names:
-            own = [cb.state_dict() for cb in self.forks[n][0] if isinstance(cb, ProxyAttention)]
+            own = [_plain(cb.state_dict()) for cb in self.forks[n][0] if isinstance(cb, ProxyAttention)]
             self.save(n, dict(state, callbacks=own))
 
 class ResumeFit(Callback):
@@ -231,16 +239,17 @@ class EpochLog(Callback):
 
     def after_epoch(self):
         "Print the epoch's line (and, after the first epoch of all, the estimate of the whole job)"
+        if not self.recorder.values[-1]: return   # skipped: a fit forked mid-way starts at its fork's epoch
         self.run_epochs += 1
-        now, n = time.perf_counter() - self.start, self.n_epoch
+        now, n, left = time.perf_counter() - self.start, self.n_epoch, self.n_epoch - self.epoch - 1
         done, total = self.epochs_done + self.run_epochs, self.n_runs * n
         run_pace, pace = now / self.run_epochs, (self.seconds_done + now) / done
-        run_left = run_pace * (n - self.run_epochs)
-        all_left = run_left + pace * (total - done - (n - self.run_epochs))
+        run_left = run_pace * left
+        all_left = run_left + pace * (total - done - left)
         names = [m for m in self.recorder.metric_names[1:] if m != 'time']
         values = zip(names, self.recorder.values[-1])
         stats = ' '.join(f"{m} {v:.4f}" if isinstance(v, float) else f"{m} {v}" for m, v in values)
-        print(f"[{self.runs_done + 1}/{self.n_runs}] {self.label} epoch {self.run_epochs}/{n}: {stats} | elapsed "
+        print(f"[{self.runs_done + 1}/{self.n_runs}] {self.label} epoch {self.epoch + 1}/{n}: {stats} | elapsed "
               f"{format_time(now)}, left {format_time(run_left)} (run), {format_time(all_left)} (all)", flush=True)
         if done == 1 and total > 1:
             print(f"estimated time for all {self.n_runs} runs x {n} epochs: {format_time(pace * total)} (at the first "

@@ -25,6 +25,10 @@ Stages, in the order worth running them:
                 validated on a seeded fifth of train/ (--holdout): the study never sees the test images
   tune-rerun    the study's best settings (once it has its 30 trials) on the test images over seeds 0-2, against the
                 baseline and the random maps at the same settings (128 px, 20 epochs), into results/tune-flowers12
+  canonical     the one flowers12 table, made under the proven-pairs harness: baseline, proxy attention at the library's
+                defaults (the thesis's feeding), every-epoch feeding, random maps, replay only (weight 0) and the map at
+                a random place, seeds 0-4 declared for every arm, one torch thread (recorded), the proxy arms forked
+                from their seed's baseline, every final model explained (Grad-CAM++), into results/flowers12-canonical
 The adaptive schedules (`plateau`, `mistakes`) ran here as a stage of their own until neither beat the fixed schedule
 (3 seeds, made at 29a4e19, ebabec0 and bf43cea; their rows stay in results/flowers12/) and the library dropped them.
 On a GPU: add --size 224 (the thesis's resolution) and the whole matrix takes minutes."""
@@ -37,8 +41,14 @@ FLOWERS, IMAGENETTE = '../shared/data/flowers12', '../shared/data/imagenette-4k'
 TUNE = dict(data=FLOWERS, arch='resnet18', size=128, epochs=20, bs=64, lr=2e-3)   # the study's fit, and its re-run's
 TUNE_DB, TUNE_TRIALS, TUNE_OUT = 'sqlite:///results/tune-flowers12/tune.db', 30, 'results/tune-flowers12'
 CORE, MORE = ('baseline', 'proxy', 'randomcam'), ('thesisfeed', 'mixup', 'cutmix')
+CANONICAL = ('baseline', 'proxy', 'everyepoch', 'randomcam', 'replay', 'randomplace')
 STAGE_ARMS = {'flowers': CORE, 'flowers-more': MORE, 'imagenette': CORE, 'seeds45': CORE,
-              'source': ('rightsource', 'allsource')}   # the compare stages
+              'source': ('rightsource', 'allsource'), 'canonical': CANONICAL}   # the compare stages
+
+def seed_list(text:str) -> list:
+    "`3,4` or `3` as a list of seeds"
+    try: return [int(t) for t in text.split(',') if t.strip()]
+    except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not a seed or a comma-separated list of seeds")
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):   # one line and argparse's exit status 2, without the usage block
@@ -47,13 +57,15 @@ class Parser(argparse.ArgumentParser):
 def main():
     p = Parser(description=__doc__.split('\n')[0])
     p.add_argument('stages', nargs='+', choices=['flowers', 'flowers-more', 'imagenette', 'hyper', 'seeds45', 'source', 'vit', 'smooth',
-                                           'tune', 'tune-rerun'])
+                                           'tune', 'tune-rerun', 'canonical'])
     p.add_argument('--workers', type=int, default=1, help='tune: worker processes of the study')
     p.add_argument('--size', type=int, default=160, help='image side for the flowers12 stages (224 on a GPU)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
     p.add_argument('--arms', nargs='+', default=None, help="only these arms of the stages' compare runs")
-    p.add_argument('--seeds', nargs='+', type=int, default=None, help="only these seeds (default: the stage's own)")
+    p.add_argument('--seeds', nargs='+', type=seed_list, default=None,
+                   help="only these seeds (default: the stage's own), e.g. --seeds 3,4 or --seeds 3 4")
     a = p.parse_args()
+    if a.seeds is not None: a.seeds = [s for group in a.seeds for s in group]
     if a.seeds is not None:
         if bad := [s for s in a.seeds if s < 0]: p.error(f"--seeds: {bad[0]} is negative; seeds are integers >= 0")
         if len(set(a.seeds)) < len(a.seeds): p.error(f"--seeds names a seed twice: {' '.join(map(str, a.seeds))}")
@@ -113,6 +125,10 @@ def main():
                   f"{best}", flush=True)
             compare(**TUNE, arms=('baseline', 'proxy', 'randomcam'), seeds=seeds(3), settings=best, out=TUNE_OUT,
                     num_workers=0)
+        elif stage == 'canonical':   # the library's defaults: no `defaults=`; seeds declared for every arm at once
+            compare(data=FLOWERS, size=a.size, epochs=30, arch='resnet18', bs=64, lr=2e-3, num_workers=0,
+                    arms=arms('canonical'), seeds=seeds(5), explain=arms('canonical'), n_explain=64,
+                    threads=a.threads or 1, out='results/flowers12-canonical')
         elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=seeds([3, 4]), explain=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
             compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=seeds(3), explain=CORE, n_explain=64,

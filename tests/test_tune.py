@@ -76,6 +76,18 @@ def test_a_killed_workers_trial_runs_again_and_does_not_count(tmp_path, monkeypa
     retry_interrupted(study, study.trials[0])   # a second worker that failed the same trial: queued once, not twice
     assert len(study.trials) == 2
 
+def test_tune_shows_a_servers_url_without_its_password(monkeypatch, capsys):
+    "What `tune` prints and raises about a database server's URL has its password as ***: logs are often readable by all"
+    mem = optuna.storages.InMemoryStorage()
+    monkeypatch.setattr(tune_module, 'open_storage', lambda storage: mem)   # the server's stand-in
+    url = 'postgresql://pa:s3cret@db.lab:5432/studies'
+    optuna.create_study(study_name='done', storage=mem).add_trial(optuna.trial.create_trial(value=0.5))
+    tune('digits', trials=1, storage=url, study_name='done', space=CHEAP, **{**SMALL, 'show': True})   # nothing to run
+    assert capsys.readouterr().out == "study 'done' in postgresql://pa:***@db.lab:5432/studies: 1 of 1 trials there, 0 to run\n"
+    with pytest.raises(ValueError, match=r"'done' in postgresql://pa:\*\*\*@db.lab:5432/studies was made for another") as e:
+        tune('digits', trials=1, storage=url, study_name='done', space=CHEAP, **{**SMALL, 'epochs': 5})
+    assert 's3cret' not in str(e.value)
+
 @pytest.fixture(scope='module')
 def resumed(tmp_path_factory):
     "A study of 2 trials, run again with 2 (nothing to do), then with 3 (one more): the report test reads it too"

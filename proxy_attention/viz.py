@@ -18,8 +18,8 @@ from .callback import EXPLAIN, flat_cams_message
 
 # %% auto #0
 __all__ = ['to_hwc', 'cam_overlay', 'png_b64', 'figure_png', 'save_figure', 'show_figures_inline', 'Grid', 'find_mistakes',
-           'class_names', 'captions', 'flat_cams_note', 'vocab_of', 'grid_inputs', 'attention_grid', 'preview_grid',
-           'compare_grid', 'maps_grid']
+           'class_names', 'captions', 'flat_cams_note', 'vocab_of', 'grid_inputs', 'attention_grid', 'difference_image',
+           'preview_grid', 'compare_grid', 'maps_grid']
 
 # %% ../nbs/05_viz.ipynb #91a184f8
 def to_hwc(images) -> np.ndarray:
@@ -256,22 +256,36 @@ def attention_grid(learn, # A fastai `Learner` of an image classifier
     return Grid(cols, caps, title, dict(images=pixels, cams=cams, proxies=proxies, labels=y.cpu(), preds=preds))
 
 # %% ../nbs/05_viz.ipynb #04ca9d0d
+def difference_image(images, # uint8 originals `(N, C, H, W)`
+                     proxies, # Their proxy images, the same shape
+                     gain:float|None=None, # Multiply the differences by this; `None`: the largest one shown white
+                    ) -> tuple:
+    "|proxy - original| per pixel (the largest over the channels) as grey uint8 `(N, H, W, 3)`, and the gain it used"
+    diff = (torch.as_tensor(proxies).int() - torch.as_tensor(images).int()).abs().amax(1)
+    if gain is None: gain = 255 / max(int(diff.max()), 1)   # a 10% darkening is a few grey levels: scaled to be seen
+    return to_hwc((diff.float() * gain).round().clamp(0, 255).to(torch.uint8)), gain
+
 def preview_grid(cb, # A `ProxyAttention` callback after a fit with at least one proxy step
-                 vocab=None, # Class names; from the learner the callback was used with if `None`
+                 vocab=None, # Class names; those of the fit's data (`cb.vocab`) if `None`
                  n:int|None=None, # At most this many images
                  alpha:float=0.5, # Heatmap weight over the image
+                 gain:float|None=None, # Scale of the difference column; `None`: its largest difference shown white
                 ) -> Grid:
-    "original | CAM | proxy image, as `cb` made them at its last proxy step"
+    "original | CAM | proxy image | difference (scaled), as `cb` made them at its last proxy step that made any"
     p = getattr(cb, 'preview', None)
     if not p: raise ValueError("the callback has no preview: fit a learner with it through at least one proxy step "
                                "that found wrong images (see `cb.history`)")
-    if vocab is None: vocab = vocab_of(getattr(getattr(cb, 'learn', None), 'dls', None))
+    # the learner is gone after the fit; the callback kept its data's class names when the fit began
+    if vocab is None: vocab = getattr(cb, 'vocab', None) or vocab_of(getattr(getattr(cb, 'learn', None), 'dls', None))
     k = len(p['images']) if n is None else min(n, len(p['images']))
     pixels, cams, proxies = p['images'][:k], p['cams'][:k], p['proxies'][:k]
     caps = captions(p['labels'][:k], p['preds'][:k], vocab)
+    diff, gain = difference_image(pixels, proxies, gain)
     cols = {'original': to_hwc(pixels), f'CAM ({cb.method})': cam_overlay(pixels, cams, alpha),
-            'proxy': to_hwc(proxies)}
-    step = cb.history[-1]['epoch'] if getattr(cb, 'history', None) else '?'
+            'proxy': to_hwc(proxies), f'difference (x{gain:.3g})': diff}
+    # a step that made no proxy image leaves `preview` as it was: the preview is the last step's that made some
+    made = [r['epoch'] for r in getattr(cb, 'history', None) or [] if r['made'] > 0]
+    step = made[-1] + 1 if made else '?'   # counted from 1, as fastai's progress counts epochs
     title = (f"proxy step after epoch {step}: {cb.method}, threshold {cb.threshold}, weight {cb.weight}, "
              f"{cb.replacement}")
     return Grid(cols, caps, title, {k_: v[:k] for k_, v in p.items()})

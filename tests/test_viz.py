@@ -138,9 +138,54 @@ def test_preview_grid_shows_what_the_callback_made(digits64):
     assert len(g) == min(5, cb.history[0]['made'])
     assert np.array_equal(g['original'], to_hwc(p['images'])) and np.array_equal(g['proxy'], to_hwc(p['proxies']))
     assert g.captions == [f"true {vocab[t]}, pred {vocab[q]}" for t, q in zip(p['labels'].tolist(), p['preds'].tolist())]
-    assert g.names[1] == 'CAM (gradcam++)' and 'epoch 0' in g.title
+    assert g.names[1] == 'CAM (gradcam++)' and 'proxy step after epoch 1:' in g.title   # the first epoch, counted from 1
     assert len(preview_grid(cb, n=2)) == 2
     with pytest.raises(ValueError, match='no preview'): preview_grid(ProxyAttention())
+
+NAMES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine']
+
+@pytest.fixture(scope='module')
+def named_fit(digits64):
+    "A fit on digits whose classes have names (as a folder's do), the callback passed to `fit` only: gone with it"
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    images = np.round(d.images[:192] * (255 / 16)).astype(np.uint8)
+    dls = arrays_dls(images, [NAMES[t] for t in d.target[:192]], size=64, bs=32, num_workers=0)
+    cb = ProxyAttention(schedule=['p', 'p'], subset=0.5, threshold=0.5, weight=0.1, seed=0, n_preview=4, verbose=False,
+                        feed='every_epoch')
+    quiet_fit(make_learner(dls, 'resnet18', pretrained=False, seed=1), 2, cb)
+    return cb, dls
+
+def test_preview_names_the_classes_after_the_fit(named_fit):
+    cb, dls = named_fit
+    assert cb.learn is None and cb.vocab == list(dls.vocab) == sorted(NAMES)   # the learner gone, its class names kept
+    g = preview_grid(cb)
+    p = cb.preview
+    assert g.captions == [f"true {dls.vocab[t]}, pred {dls.vocab[q]}" for t, q in zip(p['labels'].tolist(), p['preds'].tolist())]
+
+def test_preview_titles_the_step_that_made_its_images(named_fit):
+    "The issue's case: the images come from an earlier step than the last record (later steps made none)"
+    cb, _ = named_fit
+    made = [r['epoch'] for r in cb.history if r['made'] > 0]
+    assert f"proxy step after epoch {made[-1] + 1}:" in preview_grid(cb).title
+    history = cb.history
+    try:
+        cb.history = [history[0], dict(history[-1], epoch=5, made=0)]   # a later step that found nothing to make
+        assert preview_grid(cb).title.startswith(f"proxy step after epoch {history[0]['epoch'] + 1}:")
+    finally: cb.history = history
+
+def test_preview_difference_column_shows_a_small_darkening(named_fit):
+    "At weight 0.1 (at most 10% darker) the proxy looks like its original; the scaled difference does not"
+    cb, _ = named_fit
+    g = preview_grid(cb)
+    x, px = cb.preview['images'].int(), cb.preview['proxies'].int()
+    diff = (px - x).abs().amax(1)
+    assert 0 < int(diff.max()) <= 26                                 # a few grey levels: invisible side by side
+    name = g.names[-1]
+    col = g[name]
+    assert name == f"difference (x{255 / int(diff.max()):.3g})" and col.max() == 255 and (col[..., 0] == col[..., 2]).all()
+    assert np.array_equal(col[..., 0] == 0, (diff == 0).numpy())     # black exactly where nothing changed
+    assert np.array_equal(preview_grid(cb, gain=1)['difference (x1)'][..., 0], diff.numpy().astype(np.uint8))   # unscaled
 
 def test_compare_grid_same_images_each_learners_cams(learn, digits64):
     other = make_learner(digits64, 'resnet18', pretrained=False, seed=3)

@@ -4,10 +4,11 @@
 
 # %% ../nbs/02_data.ipynb #255ad8b3
 from __future__ import annotations
-import gzip, os, random
+import gzip, hashlib, os, random, shutil, tarfile, tempfile, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
+from PIL import Image
 from fastprogress.fastprogress import progress_bar
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, IndexSplitter,
                                GrandparentSplitter, PILImage,
@@ -16,9 +17,10 @@ from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplit
 from .folders import VALID_NAMES, BUILT_IN_DATASETS, check_folder
 
 # %% auto #0
-__all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'IN_MEMORY_LIMIT_MB', 'URL_DATASETS', 'DATASETS', 'ArrayImage',
-           'ItemOf', 'arrays_dls', 'digits_dls', 'read_idx', 'fashion_mnist_dls', 'decode_images', 'folder_dls',
-           'url_dls', 'get_dls']
+__all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'IN_MEMORY_LIMIT_MB', 'URL_DATASETS', 'FLOWERS17_URL', 'FLOWERS17_MD5',
+           'FLOWERS17_CLASSES', 'FLOWERS12_TEST', 'DATASETS', 'ArrayImage', 'ItemOf', 'arrays_dls', 'digits_dls',
+           'read_idx', 'fashion_mnist_dls', 'decode_images', 'folder_dls', 'url_dls', 'safe_extract', 'get_flowers12',
+           'get_dls']
 
 # %% ../nbs/02_data.ipynb #9c67dc9c
 class ArrayImage:
@@ -235,6 +237,88 @@ def url_dls(name:str, # One of `URL_DATASETS`
                                                         Normalize.from_stats(*imagenet_stats)], **kwargs)
     if name == 'caltech101': path = path/'101_ObjectCategories' if (path/'101_ObjectCategories').is_dir() else path
     return folder_dls(path, size=size, bs=bs, seed=seed, **kwargs)
+
+# %% ../nbs/02_data.ipynb #105ce633
+FLOWERS17_URL = 'https://www.robots.ox.ac.uk/~vgg/data/flowers/17/17flowers.tgz'
+# 17flowers.tgz's MD5 as a third-party loader (a torchvision-style Flowers17) lists it: the publisher lists none
+FLOWERS17_MD5 = 'b59a65d8d1a99cd66944d474e1289eab'
+# the 17 species in file order: jpg/image_0001.jpg .. image_0080.jpg are the first, the next 80 the second, ...
+FLOWERS17_CLASSES = ('daffodil', 'snowdrop', 'lily-valley', 'bluebell', 'crocus', 'iris', 'tigerlily', 'tulip',
+                     'fritillary', 'sunflower', 'daisy', 'colts-foot', 'dandelion', 'cowslip', 'buttercup',
+                     'windflower', 'pansy')
+# flowers12: its species and each one's 20 held-out images (test/) by image number; the other 60 are train/
+FLOWERS12_TEST = {
+    'lily-valley': (162, 163, 169, 172, 177, 184, 186, 188, 190, 193, 196, 197, 202, 205, 216, 220, 222, 224, 227, 237),
+    'bluebell': (243, 250, 251, 254, 258, 264, 266, 281, 288, 289, 291, 295, 297, 298, 299, 301, 304, 306, 310, 320),
+    'iris': (406, 408, 416, 420, 421, 423, 425, 430, 434, 437, 441, 450, 454, 455, 458, 462, 463, 466, 478, 480),
+    'tigerlily': (481, 482, 491, 493, 496, 497, 499, 500, 514, 519, 521, 525, 529, 539, 543, 544, 550, 555, 558, 560),
+    'fritillary': (641, 644, 645, 647, 651, 652, 655, 657, 660, 668, 672, 677, 678, 684, 687, 701, 703, 704, 705, 706),
+    'sunflower': (723, 727, 728, 730, 735, 740, 743, 746, 747, 748, 755, 758, 763, 766, 769, 774, 775, 776, 785, 789),
+    'daisy': (804, 813, 819, 821, 828, 837, 841, 842, 853, 854, 855, 857, 860, 863, 868, 869, 871, 876, 878, 879),
+    'colts-foot': (881, 883, 884, 885, 886, 890, 893, 894, 899, 907, 911, 926, 930, 934, 938, 939, 940, 941, 943, 944),
+    'dandelion': (963, 978, 986, 987, 988, 989, 990, 992, 996, 998, 1001, 1012, 1014, 1016, 1024, 1028, 1034, 1035,
+        1039, 1040),
+    'buttercup': (1122, 1123, 1125, 1131, 1134, 1135, 1139, 1140, 1142, 1148, 1151, 1155, 1157, 1166, 1168, 1172,
+        1182, 1185, 1188, 1190),
+    'windflower': (1206, 1209, 1212, 1217, 1229, 1234, 1236, 1238, 1240, 1241, 1242, 1243, 1246, 1250, 1251, 1259,
+        1260, 1263, 1264, 1273),
+    'pansy': (1285, 1289, 1296, 1300, 1301, 1303, 1309, 1313, 1315, 1316, 1320, 1321, 1323, 1326, 1327, 1329,
+        1335, 1346, 1349, 1358),
+}
+
+def safe_extract(archive, # A tar archive (.tgz, .tar.gz, .tar)
+                 dest, # Folder to unpack into
+                ) -> Path:
+    "Unpack the tar `archive` into `dest`; refused whole if a member would land outside `dest` (`../x`, `/x`, a link)"
+    dest = Path(dest).resolve()
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        for m in members:   # all checked before anything is written
+            target = (dest/m.name).resolve()
+            if not (m.isfile() or m.isdir()) or os.path.isabs(m.name) or not target.is_relative_to(dest):
+                raise ValueError(f"{str(archive)!r} holds {m.name!r}, which is not a plain file or folder inside the "
+                                 "archive's folder (a path outside it, or a link): not unpacked, nothing written")
+        dest.mkdir(parents=True, exist_ok=True)
+        # Python's 'data' filter refuses the same, where it exists (3.11.4+, 3.12+)
+        tar.extractall(dest, members, **(dict(filter='data') if hasattr(tarfile, 'data_filter') else {}))
+    return dest
+
+def _md5(path) -> str:
+    h = hashlib.md5()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()
+
+def get_flowers12(dest, # Folder to make: dest/train/<species>/, dest/test/<species>/; must not exist or be empty
+                  archive=None, # A copy of 17flowers.tgz already here; downloaded from `url` if None
+                  url:str=FLOWERS17_URL, # Where to download it from: the publisher
+                  md5:str|None=FLOWERS17_MD5, # The archive's expected MD5; None: not checked
+                  size:int=224, # Side of the square images
+                 ) -> Path:
+    "Oxford 17 Flowers from its publisher (VGG, Oxford) made into flowers12: 12 species, 60 train / 20 test each"
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise FileExistsError(f"{str(dest)!r} exists and is not an empty folder: give a new folder for flowers12")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix='.flowers12-') as tmp:
+        tmp = Path(tmp)
+        if archive is None: archive, _ = urllib.request.urlretrieve(url, tmp/'17flowers.tgz')
+        if md5 is not None and (actual := _md5(archive)) != md5:
+            raise ValueError(f"{str(archive)!r} has MD5 {actual}, expected {md5}: a broken or changed download; delete "
+                             "it and retry, or pass md5=None once you trust it")
+        jpg = safe_extract(archive, tmp/'unpacked')/'jpg'
+        build = tmp/'flowers12'   # built aside, moved into place whole: a failure leaves no half-made set
+        for species, held_out in FLOWERS12_TEST.items():
+            first = 80 * FLOWERS17_CLASSES.index(species) + 1
+            for i in range(first, first + 80):
+                src = jpg/f'image_{i:04d}.jpg'
+                if not src.is_file(): raise FileNotFoundError(f"{str(archive)!r} lacks jpg/{src.name} ({species})")
+                out = build/('test' if i in held_out else 'train')/species/src.name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with Image.open(src) as im: im.convert('RGB').resize((size, size), Image.BICUBIC).save(out, quality=95)
+        if dest.exists(): dest.rmdir()
+        shutil.move(str(build), str(dest))
+    return dest
 
 # %% ../nbs/02_data.ipynb #74e452e9
 DATASETS = BUILT_IN_DATASETS

@@ -152,6 +152,8 @@ def append_rows(rows:list, path,
     path = Path(path)
     df = pd.DataFrame(rows)
     with locked(path):
+        if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b'\n'):
+            _write_atomic(_read_csv(path), path)   # a row cut off by a kill mid-write goes, or the next would join it
         new = not path.exists() or path.stat().st_size == 0
         if not new:
             cols = list(pd.read_csv(path, nrows=0).columns)
@@ -222,7 +224,8 @@ def callback_settings(cbs:list) -> str:
         if isinstance(cb, ProxyAttention):
             s = {k: _jsonable(getattr(cb, k)) for k in inspect.signature(type(cb)).parameters
                  if k not in ('verbose', 'n_preview')}
-        elif isinstance(cb, (MixUp, CutMix)): s = dict(alpha=float(cb.distrib.concentration1))   # Beta(alpha, alpha)
+        elif isinstance(cb, (MixUp, CutMix)):   # Beta(alpha, alpha), stored in float32
+            s = dict(alpha=round(float(cb.distrib.concentration1), 6))
         else: s = {}
         out.append(dict(callback=type(cb).__name__, **s))
     return json.dumps(out, sort_keys=True)
@@ -428,12 +431,14 @@ def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, 
     if missing and base_key in done:
         # the baseline is recorded but the forks' states are not here (they are kept only until used): its fit again,
         # unrecorded, makes them; it must reproduce the recorded rows, or its forks would not pair with them
-        learn, rows = _fit_run(dls, cfg, 'baseline', 'none', 'default', seed, [], None, commit, env,
-                               forks={rid: (make_of[key](seed), k) for rid, (key, k) in missing.items()}, save=save)
+        # made again only up to the last fork's epoch
+        _, again = train_arm(dls, cfg['arch'], cfg['epochs'], cfg['lr'], seed, [], cfg['pretrained'], show=False,
+                             forks={rid: (make_of[key](seed), k) for rid, (key, k) in missing.items()}, save=save,
+                             forks_only=True)
         rec = read_results(csv)
         rec = rec[np.array([_key(r) == base_key for _, r in rec.iterrows()], dtype=bool)].sort_values('epoch')
         upto = max(k for _, k in missing.values())
-        same = [a == b for a, b in zip(rec['accuracy'].tolist()[:upto], [r['accuracy'] for r in rows][:upto])]
+        same = [a == b for a, b in zip(rec['accuracy'].tolist()[:upto], again['accuracies'][:upto])]
         if not all(same):
             for rid in missing: path_of(rid).unlink(missing_ok=True); forks.pop(rid)
             warnings.warn(f"seed {seed}: the recorded baseline in {csv} is not reproduced here (epoch "
@@ -743,13 +748,15 @@ def format_summary(s:pd.DataFrame, digits:int=3) -> pd.DataFrame:
 # %% ../nbs/07_experiments.ipynb #5c1a7e22
 def summary_table(df:pd.DataFrame, # Rows of `results.csv`
                   control:str='randomcam', # The control arm of the second paired column, where `df` has it
-                  digits:int=3) -> pd.DataFrame:
+                  digits:int=3,
+                  unequal_seeds:bool=False, # As in `summarize`
+                 ) -> pd.DataFrame:
     "`format_summary(summarize(df))`, with a column of paired differences to `control` when `df` has that arm"
-    t = format_summary(summarize(df), digits)
+    t = format_summary(summarize(df, unequal_seeds=unequal_seeds), digits)
     if control not in set(df['arm']): return t
     keys = [c for c in ('data', 'arch', 'arm', 'param', 'setting') if c in t.columns]
     col = f'vs {control} (paired 95% CI)'
-    vs = format_summary(summarize(df, reference=control), digits)[keys + [col]]
+    vs = format_summary(summarize(df, reference=control, unequal_seeds=unequal_seeds), digits)[keys + [col]]
     t = t.merge(vs, on=keys, how='left', validate='one_to_one')
     return t[[c for c in t.columns if c != 'verdict'] + ['verdict']]
 

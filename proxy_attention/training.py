@@ -11,7 +11,8 @@ import numpy as np, torch
 # importing fastai trips torch's and pandas' deprecation warnings: not actionable here, noise on a command line
 with warnings.catch_warnings():
     warnings.simplefilter('ignore')
-    from fastai.vision.all import vision_learner, accuracy, set_seed, Callback, Recorder, TrainEvalCallback
+    from fastai.vision.all import (vision_learner, accuracy, set_seed, Callback, Recorder, TrainEvalCallback,
+                                   CancelFitException)
 from fastcore.imports import IN_NOTEBOOK
 from fastcore.foundation import L
 from fastprogress.core import format_time
@@ -53,6 +54,7 @@ def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoad
               resume:dict|None=None, # A `fit_state` of this arm's fit (a fork): train on from its epoch
               forks:dict|None=None, # {name: (callbacks, epoch)}: arms forked from this fit (see `ForkPoints`)
               save=None, # `save(name, state)` of each fork's state (None: kept in `learn.fork_states`)
+              forks_only:bool=False, # Stop after the last fork's epoch: a fit made only for its forks
              ):
     "Train one arm of a comparison (whole, or on from a fork's `resume` state); returns the learner and a record"
     cbs = list(cbs) if isinstance(cbs, (list, tuple)) else [] if cbs is None else [cbs]
@@ -67,7 +69,7 @@ def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoad
     if forks:
         learn.fork_states = {}
         cbs += [Shadow(cb, epoch) for arm_cbs, epoch in forks.values() for cb in arm_cbs]
-        cbs.append(ForkPoints(forks, save or (lambda name, state: learn.fork_states.__setitem__(name, state))))
+        cbs.append(ForkPoints(forks, save or (lambda name, state: learn.fork_states.__setitem__(name, state)), forks_only))
     start = time.perf_counter()
     fit = lambda: learn.fit_one_cycle(epochs, lr, cbs=cbs, start_epoch=start_epoch)
     if show: fit()
@@ -76,6 +78,7 @@ def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoad
     # the epochs before the fork are the fork's: a fit resumed there records them as skipped (empty)
     if resume is not None: learn.recorder.values[:start_epoch] = [list(v) for v in resume['values']]
     values = learn.recorder.values
+    if forks_only: return learn, dict(accuracies=[float(v[2]) for v in values])
     return learn, dict(accuracy=float(values[-1][2]), valid_loss=float(values[-1][1]),
                        accuracies=[float(v[2]) for v in values], seconds=round(time.perf_counter() - start, 1))
 
@@ -195,8 +198,9 @@ class ForkPoints(Callback):
     "At the end of the epoch before each fork's epoch: `save(name, state)`, the fit's state and its arm's callbacks'"
     order = Recorder.order + 1   # after the Recorder has the epoch's values
     def __init__(self, forks:dict, # {name: (callbacks, epoch)}, each callback riding along in a `Shadow`
-                 save): # Called with each fork's name and state
-        self.forks, self.save = forks, save
+                 save, # Called with each fork's name and state
+                 stop:bool=False): # End the fit after the last fork (a fit made only for its forks)
+        self.forks, self.save, self.stop = forks, save, stop
     def before_fit(self): self.start, self.seconds = time.perf_counter(), []
     def after_epoch(self):
         self.seconds.append(round(time.perf_counter() - self.start, 2))
@@ -206,6 +210,7 @@ class ForkPoints(Callback):
         for n in names:
             own = [_plain(cb.state_dict()) for cb in self.forks[n][0] if isinstance(cb, ProxyAttention)]
             self.save(n, dict(state, callbacks=own))
+        if self.stop and self.epoch + 1 >= max(epoch for _, epoch in self.forks.values()): raise CancelFitException
 
 class ResumeFit(Callback):
     "In a fit started at a fork's epoch: put back the generators, the smoothed loss and the arm's callbacks' state"

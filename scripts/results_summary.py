@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import (read_results, summarize, summary_table, epochs_to_reach, final_rows, plot_compare,
-                                         plot_sweep, default_label, seeds_text, vs_defaults, _settings_of)
+                                         plot_sweep, default_label, seeds_text, vs_defaults, _settings_of, pair_check,
+                                         drift_note)
 from proxy_attention.stats import markdown_table
 from proxy_attention.metrics import summarize_explanations, explained_runs
 
@@ -33,7 +34,14 @@ def report(folder:Path):
         where = '' if folder.name == Path(str(data)).name else f" (`{folder.name}/`)"   # flowers12-hyper is flowers12 too
         print(f"\n**{Path(str(data)).name}**{where}: {r['arch']} from scratch, {r['size']} px{opts}, {r['epochs']} epochs of "
               f"fit_one_cycle (lr {r['lr']}, bs {r['bs']}), seeds {sorted(set(fin['seed']))}, commit {', '.join(commits)}\n")
-        t = summary_table(g).drop(columns=['data', 'arch'])
+        seed_sets = final_rows(g).groupby(['arm', 'param', 'setting'])['seed'].apply(lambda s: tuple(sorted(s)))
+        unequal = seed_sets.nunique() > 1
+        if unequal:   # a folder from before seeds were declared for every arm: paired on the common seeds, and said
+            print("Not every arm has the same seeds (" + '; '.join(f"{a}{'' if p == 'none' else f' {p}={v}'}: "
+                  f"{len(s)}" for (a, p, v), s in seed_sets.items()) + "): each pair uses the seeds both arms have.\n")
+        if note := drift_note(pair_check(g)):
+            print(f"Pair check: {note}.\n")
+        t = summary_table(g, unequal_seeds=unequal).drop(columns=['data', 'arch'])
         if (t['param'] == 'none').all(): t = t.drop(columns=['param', 'setting'])
         print(markdown_table(t))
         if g['epochs'].astype(int).max() > 8:
@@ -74,7 +82,7 @@ def figure(folder:Path):
         from proxy_attention.viz import save_figure
         fig, axs = plt.subplots(2, len(params), figsize=(4.6 * len(params), 7), squeeze=False,
                                 gridspec_kw=dict(height_ratios=[3, 2]))
-        s = summarize(res)
+        s = summarize(res, unequal_seeds=True)
         defaults = s[(s['arm'] == 'proxy') & (s['param'] == 'none')]
         for p, ax, dx in zip(params, axs[0], axs[1]):
             plot_sweep(res, p, ax=ax); ax.set_title(f"by {p}", fontsize=10); ax.set_ylim(0, 1)

@@ -49,7 +49,7 @@ def test_resume_skips_finished(first, monkeypatch):
     out, _ = first
     calls = []
     real = E._fit_run
-    def counting(dls, cfg, arm, *args): calls.append(arm); return real(dls, cfg, arm, *args)
+    def counting(dls, cfg, arm, *args, **kw): calls.append(arm); return real(dls, cfg, arm, *args, **kw)
     monkeypatch.setattr(E, '_fit_run', counting)
     n_before = len(read_results(out/'results.csv'))
     compare(arms=('baseline', 'proxy'), out=out, **TINY)
@@ -115,7 +115,7 @@ def test_sweep(first, monkeypatch):
     with pytest.raises(ValueError, match='threshold'): sweep('threshold', [1.5], out=out, **TINY)
     calls = []
     real = E._fit_run
-    monkeypatch.setattr(E, '_fit_run', lambda dls, cfg, arm, param, setting, *a: calls.append((arm, param, setting)) or real(dls, cfg, arm, param, setting, *a))
+    monkeypatch.setattr(E, '_fit_run', lambda dls, cfg, arm, param, setting, *a, **kw: calls.append((arm, param, setting)) or real(dls, cfg, arm, param, setting, *a, **kw))
     with too_short(): df = sweep('threshold', [0.5, 0.85], out=out, **{**TINY, 'seeds': 1})
     assert calls == [('proxy', 'threshold', '0.5')]    # baseline and the default 0.85 come from `compare`'s runs
     s = summarize(df[df['seed'] == 0])
@@ -127,24 +127,28 @@ def test_explain_csv_and_no_dataset_writes(tmp_path, monkeypatch):
     ex = pd.read_csv(out/'explain.csv')
     assert list(ex['arm']) == ['proxy'] and ex['n_images'].tolist() == [8]
     assert {'road', 'drop_in_confidence', 'increase_in_confidence'} <= set(ex.columns)
-    # another map method later: the run trained again for its metrics only (no second results row), a row added for it
+    # another map method later: the recorded model's weights are loaded, nothing is trained again, a row per method
     n_rows = len(pd.read_csv(out/'results.csv'))
-    grids, real_grid = [], E.compare_grid
+    grids, real_grid, fits = [], E.compare_grid, []
     monkeypatch.setattr(E, 'compare_grid', lambda *a, **k: grids.append(1) or real_grid(*a, **k))
-    with too_short():
-        compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=4, grid=tmp_path/'grid.png',
-                explain_methods=('gradcam++', 'layercam', 'xgradcam'), **{**TINY, 'seeds': 1})
+    monkeypatch.setattr(E, 'train_arm', lambda *a, **k: fits.append(1) or pytest.fail('trained again'))
+    compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=4, grid=tmp_path/'grid.png',
+            explain_methods=('gradcam++', 'layercam', 'xgradcam'), **{**TINY, 'seeds': 1})
     ex = pd.read_csv(out/'explain.csv')
     assert list(ex['method']) == ['gradcam++', 'layercam', 'xgradcam'] and len(pd.read_csv(out/'results.csv')) == n_rows
     assert grids == [1] and (tmp_path/'grid.png').stat().st_size > 1000   # one grid, not one per map method
-    # a run trained again that ends elsewhere than its recorded row says so: here the record is altered by hand
-    res = pd.read_csv(out/'results.csv'); res.loc[(res['arm'] == 'proxy'), 'accuracy'] = 0.123
-    res.to_csv(out/'results.csv', index=False)
-    with too_short(), pytest.warns(UserWarning, match=r"proxy seed 0, trained again for its explainability metrics, "
-                                                        r"ended at accuracy 0\.\d{4}; the recorded run .* ended at 0\.1230"):
+    res = read_results(out/'results.csv')
+    w = res.loc[res['arm'] == 'proxy', 'weights'].iloc[0]
+    assert ex['weights'].nunique() == 1 and ex['weights'].iloc[0] == w    # each row names the model it explains
+    # the same metrics from the recorded weights as from the model right after its training
+    assert ex.loc[ex['method'] == 'gradcam++', 'road'].iloc[0] == pytest.approx(
+        pd.read_csv(out/'explain.csv').loc[0, 'road'])
+    # weights that are not the recorded ones (changed, or gone) explain nothing: a model trained again is another model
+    (out/w.split()[0]).write_bytes(b'not the recorded weights')
+    with pytest.warns(UserWarning, match='no recorded weights'):
         compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=4, explain_methods=('gradcam',),
                 **{**TINY, 'seeds': 1})
-    assert pd.read_csv(out/'results.csv')['accuracy'].tolist() == res['accuracy'].tolist()   # the record stays as it was
+    assert 'gradcam' not in set(pd.read_csv(out/'explain.csv')['method']) and fits == []
     ds = tmp_path/'my_dataset'; ds.mkdir()
     with pytest.raises(ValueError, match='dataset'): compare(str(ds), out=ds/'results', epochs=1, show=False)
     assert list(ds.iterdir()) == []
@@ -159,7 +163,7 @@ def test_proxy_settings_are_part_of_the_run(first, monkeypatch):
     out, _ = first
     calls = []
     real = E._fit_run
-    monkeypatch.setattr(E, '_fit_run', lambda dls, cfg, arm, *a: calls.append(arm) or real(dls, cfg, arm, *a))
+    monkeypatch.setattr(E, '_fit_run', lambda dls, cfg, arm, *a, **kw: calls.append(arm) or real(dls, cfg, arm, *a, **kw))
     with too_short(): df = compare(arms=('baseline', 'proxy'), settings=dict(threshold=0.5), out=out, **{**TINY, 'seeds': [1]})
     assert calls == ['proxy']        # the default baseline of seed 1 is reused; the proxy arm at threshold=0.5 is a new run
     p = df[df['arm'] == 'proxy'].iloc[0]
@@ -202,7 +206,9 @@ def test_summarize_against_another_reference():
     s = summarize(both, reference='randomcam').set_index('arm')
     d = np.array([0.02, 0.021, 0.022]) - [0.03, 0.031, 0.029]
     assert s.loc['proxy', 'diff'] == pytest.approx(d.mean()) and (s.loc['proxy', 'diff_low'], s.loc['proxy', 'diff_high']) == pytest.approx(t_interval(d)[1:])
-    assert s.loc['proxy', 'verdict'] == 'proxy hurts: worse than randomcam beyond seed noise'
+    assert s.loc['proxy', 'verdict'] == f"proxy hurts: worse than randomcam (Holm p={s.loc['proxy', 'p_holm']:.3f})"
+    # two comparisons in the table: Holm doubles the smaller p-value (and keeps the order)
+    assert s.loc['proxy', 'p_holm'] == pytest.approx(min(1, 2 * min(s['p'].dropna())))
     assert s.loc['randomcam', 'verdict'] == 'reference' and s.loc['baseline', 'verdict'].startswith('baseline hurts')
     assert list(format_summary(summarize(both, reference='randomcam')).columns[-2:]) == ['vs randomcam (paired 95% CI)', 'verdict']
     b = summarize(both).set_index('arm')   # the default reference is still the baseline, with the same columns
@@ -222,15 +228,31 @@ def test_old_results_file_stays_appendable(tmp_path):
     row = dict(data='digits', arch='resnet18', epochs=1, size=32, bs=32, lr=0.002, pretrained=False, data_options='none',
                arm='baseline', param='none', setting='default', seed=0, epoch=0, train_loss=1., valid_loss=1., accuracy=.5,
                seconds=1., proxy_images=0, callback='none')
-    append_rows([row], csv)                                    # a file from before the commit column
-    with pytest.warns(UserWarning, match='predates the commit column'): append_rows([dict(row, seed=1, commit='abc1234')], csv)
+    append_rows([row], csv)                                    # a file from before the commit and environment columns
+    with pytest.warns(UserWarning, match='predates the commit, threads column'):
+        append_rows([dict(row, seed=1, commit='abc1234', threads=1)], csv)
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        append_rows([dict(row, seed=2, commit='abc1234')], csv)  # warned once per file
+        append_rows([dict(row, seed=2, commit='abc1234', threads=1)], csv)  # warned once per file
     df = read_results(csv)
-    assert len(df) == 3 and df['commit'].isna().all() and 'commit' not in csv.read_text()
-    assert len(finished_runs(csv)) == 3
+    assert len(df) == 3 and df['commit'].tolist()[0] != df['commit'].tolist()[0] and df['commit'].tolist()[1:] == ['abc1234'] * 2
+    assert df['threads'].tolist()[1:] == [1, 1] and len(finished_runs(csv)) == 3
+    with pytest.raises(ValueError, match='unknown_col'): append_rows([dict(row, unknown_col=1)], csv)
+
+def test_cut_off_write_leaves_a_readable_csv(tmp_path):
+    "A kill during a write leaves at most a cut-off last line: it is not read, and the run is trained again whole"
+    csv = tmp_path/'results.csv'
+    row = dict(data='digits', arch='resnet18', epochs=2, size=32, bs=32, lr=0.002, pretrained=False, data_options='none',
+               arm='baseline', param='none', setting='default', seed=0, train_loss=1., valid_loss=1., accuracy=.5,
+               seconds=1., proxy_images=0, callback='none')
+    append_rows([dict(row, epoch=0), dict(row, epoch=1)], csv)
+    append_rows([dict(row, seed=1, epoch=0)], csv)
+    with open(csv, 'a') as f: f.write('digits,resnet18,2,32,32,0.002,False,none,baseline,none,default,1,1,1.0,0.9')
+    df = read_results(csv)
+    assert len(df) == 3 and E.unfinished_runs(csv) == {E._key(dict(row, seed=1))}
+    assert E.drop_rows(csv, E.unfinished_runs(csv)) == 1
+    assert len(read_results(csv)) == 2 and csv.read_text().endswith('\n') and E.unfinished_runs(csv) == set()
 
 def test_code_commit(tmp_path):
     assert re.fullmatch(r'[0-9a-f]{4,40}(\+dirty)?|unknown', code_commit())

@@ -23,11 +23,12 @@ from .callback import ProxyAttention
 from .cams import find_target_layer
 from .data import arrays_dls, folder_dls, digits_dls
 from .tune import tune, SPACE
+from .experiments import compare
 from .cli import run_script
 
 # %% auto #0
 __all__ = ['IMAGENET', 'train_step_fn', 'proxy_step_fn', 'thesis_step_fn', 'bench_steps', 'bench_epochs', 'bench_fit',
-           'bench_data', 'bench_data_fit', 'bench_tune_workers', 'main', 'cli']
+           'bench_data', 'bench_data_fit', 'bench_tune_workers', 'bench_fork', 'main', 'cli']
 
 # %% ../nbs/10_benchmark.ipynb #bffdf05e
 # the benchmark's images are normalized as the library's loaders do
@@ -270,6 +271,28 @@ def bench_tune_workers(workers:int=2, # Worker processes to compare with one
     return dict(trials=trials, epochs=epochs, size=size, images=n, cpus=os.cpu_count(), workers=workers,
                 one_worker_s=round(s[1], 1), workers_s=round(s[workers], 1), speedup=round(s[1] / s[workers], 2))
 
+# %% ../nbs/10_benchmark.ipynb #5413255a
+def bench_fork(arms=('proxy', 'randomcam', 'replay'), # Proxy-pipeline arms beside the baseline
+               seeds:int=2, epochs:int=8, size:int=64, n:int=320, bs:int=32,
+               threads:int|None=None, # torch threads of every run (None: the machine's cores)
+               repeats:int=1, # Interleaved repeats (medians)
+              ) -> dict:
+    "Wall seconds of one comparison forked from its baselines and trained whole, their ratio, and whether rows agree"
+    times, rows = {True: [], False: []}, {}
+    with tempfile.TemporaryDirectory() as d:
+        for r in range(repeats):
+            for fork in ((True, False) if r % 2 == 0 else (False, True)):
+                t = time.perf_counter()
+                res = compare('digits', 'resnet18', epochs, seeds, arms=('baseline', *arms), out=Path(d)/f"{r}-{fork}",
+                              size=size, bs=bs, show=False, threads=threads, fork=fork, n=n, num_workers=0)
+                times[fork].append(time.perf_counter() - t)
+                rows[fork] = res.sort_values(['arm', 'seed', 'epoch'])[['train_loss', 'valid_loss', 'accuracy']].values
+    s = {k: statistics.median(v) for k, v in times.items()}
+    return dict(arms=' '.join(('baseline', *arms)), seeds=seeds, epochs=epochs, size=size, images=n,
+                forked_s=round(s[True], 1), whole_s=round(s[False], 1), ratio=round(s[True] / s[False], 2),
+                same_rows=bool(np.array_equal(rows[True], rows[False])))
+
+
 # %% ../nbs/10_benchmark.ipynb #56887452
 def _table(rows, cols=None): return markdown_table(pd.DataFrame(rows, columns=cols))
 
@@ -298,6 +321,8 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
          data_fit:bool=True,
          # Also time the same small Optuna study with 1 and with this many worker processes (0: skip)
          tune_workers:int=0,
+         # Also time a comparison (baseline + 3 proxy arms, 2 seeds, 8 epochs of 320 digits) forked vs trained whole
+         forks:bool=True,
          ):
     "Print the proxy step vs a training step and a thesis-style pipeline, epoch overheads, pool bytes, data cost"
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -332,6 +357,9 @@ def main(archs:str='resnet18,efficientnet_b0', # Comma-separated timm model name
         if data_fit:
             e = bench_data_fit(data, data_size, 64, repeats=2, device=device, num_workers=workers)
             print(f"\n## A whole 1-epoch fit (train + valid), folder loader vs in memory, seconds\n\n{_table([e])}")
+    if forks:
+        k = bench_fork(repeats=max(1, repeats // 2))
+        print(f"\n## A comparison with its arms forked from their baselines vs trained whole, seconds\n\n{_table([k])}")
     if tune_workers:
         t = bench_tune_workers(tune_workers, repeats=max(1, repeats // 2))
         print(f"\n## The same Optuna study, 1 vs {tune_workers} worker processes, seconds\n\n{_table([t])}")

@@ -361,7 +361,7 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
               # `compare`'s arguments of the same names
               *, data, arch, epochs, seeds, out, size, bs, lr, pretrained, dls_kwargs:dict,
               explain:tuple=(), n_explain:int=0, explain_methods=('gradcam++',), show:bool=True, grid=None,
-              threads:int|None=None, rerun_drifted:bool=False):
+              threads:int|None=None, rerun_drifted:bool=False, fork:bool=True):
     "Run each planned arm for each seed (a seed's runs together: the baseline, then its arms forked from it); the rows"
     seeds = check_seeds(seeds)
     _check_dls_kwargs(dls_kwargs)
@@ -394,7 +394,7 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
         print(f"{len(runs) - n_todo} of {len(runs)} runs already in {csv}: not trained again", flush=True)
     commit, left_to_others = code_commit() if todo else 'unknown', []
     ctx = dict(cfg=cfg, data=data, size=size, bs=bs, dls_kwargs=dls_kwargs, out=out, csv=csv, ecsv=ecsv, commit=commit,
-               explain=explain, n_explain=n_explain, grid=grid, mb=mb, log=log, bars=bars, grid_learners={})
+               explain=explain, n_explain=n_explain, grid=grid, mb=mb, log=log, bars=bars, grid_learners={}, fork=fork)
     with run_environment(threads) as env:
         for seed, items in todo.items():
             claim = claim_group(out, _group_id(cfg, seed))
@@ -412,11 +412,11 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
     return res.loc[np.array([_key(r) in keys for _, r in res.iterrows()], dtype=bool)].reset_index(drop=True)
 
 def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, csv, ecsv, commit, explain, n_explain,
-               grid, mb, log, bars, grid_learners):
+               grid, mb, log, bars, grid_learners, fork=True):
     "One seed's runs: the baseline with its arms riding along, each arm trained on from its fork, then the others"
     dls = get_dls(data, size=size, bs=bs, seed=seed, **dls_kwargs)
     base_key = _key(dict(**cfg, arm='baseline', param='none', setting='default', seed=seed))
-    in_plan = any(it[4] == base_key for it in items) or base_key in done
+    in_plan = fork and (any(it[4] == base_key for it in items) or base_key in done)
     forks = {}   # run id -> (key, fork epoch) of the runs forked from the baseline
     for arm, param, setting, make_cbs, key, _ in items:
         k = first_fed_epoch(make_cbs(seed), cfg['epochs']) if arm != 'baseline' else 0
@@ -555,6 +555,7 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
             threads:int|None=None, # torch CPU threads of every run, recorded with it (None: the machine's cores)
             # Train again the pairs of each seed whose proxy-pipeline runs drifted from their baseline before treatment
             rerun_drifted:bool=False,
+            fork:bool=True, # Fork each proxy-pipeline arm from its seed's baseline (False: train every arm whole)
             # Passed to `get_dls`, e.g. `n=` for digits, `n_train=`/`n_valid=` for Fashion-MNIST, `num_workers=`
             **dls_kwargs
            ) -> pd.DataFrame:
@@ -564,7 +565,7 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
     return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
                      pretrained=pretrained,
                      dls_kwargs=dls_kwargs, explain=explain, n_explain=n_explain, explain_methods=explain_methods,
-                     show=show, grid=grid, threads=threads, rerun_drifted=rerun_drifted)
+                     show=show, grid=grid, threads=threads, rerun_drifted=rerun_drifted, fork=fork)
 
 # %% ../nbs/07_experiments.ipynb #17caa2ac
 def _sweep_value(param, v):
@@ -605,13 +606,14 @@ def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to va
           defaults:dict|None=None, # `ProxyAttention` settings in place of the library's defaults, as in `compare`
           threads:int|None=None, # torch CPU threads, as in `compare`
           rerun_drifted:bool=False, # Train drifted pairs again, as in `compare`
+          fork:bool=True, # Fork the proxy runs from their seed's baseline, as in `compare`
           **dls_kwargs) -> pd.DataFrame:
     "Proxy attention with one hyperparameter varied, vs the baseline, over seeds; rows appended to `out/results.csv`"
     plan = sweep_plan(param, values, epochs, settings, baseline, defaults)
     return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
                      pretrained=pretrained, dls_kwargs=dls_kwargs, show=show,
                      explain=('baseline', 'proxy') if explain else (), n_explain=n_explain,
-                     explain_methods=explain_methods, threads=threads, rerun_drifted=rerun_drifted)
+                     explain_methods=explain_methods, threads=threads, rerun_drifted=rerun_drifted, fork=fork)
 
 # %% ../nbs/07_experiments.ipynb #adb35f95
 def final_rows(df:pd.DataFrame) -> pd.DataFrame:

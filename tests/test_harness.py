@@ -170,8 +170,8 @@ def test_resume_never_takes_another_settings_run(run, monkeypatch):
     assert asked == [('proxy', 'schedule;subset;threshold', 'p,p,1;0.5;0.5')]
 
 # breakage: `get_dls(data, size=size, bs=bs, seed=0, ...)` in `_run_group`: every seed the same split
-def test_every_seed_gets_its_own_split(run, monkeypatch):
-    out, df = run
+def test_every_seed_gets_its_own_split(tmp_path, monkeypatch):
+    out = tmp_path
     from proxy_attention.data import get_dls
     a, b = (get_dls('digits', size=64, bs=32, seed=s, n=160, num_workers=0) for s in (0, 1))
     assert [str(x) for x in a.valid.items[:20]] != [str(x) for x in b.valid.items[:20]]

@@ -765,7 +765,9 @@ def summary_table(df:pd.DataFrame, # Rows of `results.csv`
 # %% ../nbs/07_experiments.ipynb #bdd05295
 def vs_defaults(df:pd.DataFrame, # Rows of `results.csv`
                 arm:str='proxy', # The arm whose swept runs are paired with its run at the defaults
-                metric:str='accuracy', conf:float=0.95) -> pd.DataFrame:
+                metric:str='accuracy', conf:float=0.95,
+                unequal_seeds:bool=False, # As in `summarize`
+               ) -> pd.DataFrame:
     "`summarize` of each swept run of `arm`, its paired differences to `arm` at the defaults; empty without both"
     runs = df[df['arm'] == arm].copy()
     swept = (runs['param'] != 'none').to_numpy()
@@ -773,7 +775,7 @@ def vs_defaults(df:pd.DataFrame, # Rows of `results.csv`
     ref = f"{arm} at the defaults"
     runs['arm'] = [_run_name(a, p, s) if w else ref
                    for a, p, s, w in zip(runs['arm'], runs['param'], runs['setting'], swept)]
-    s = summarize(runs, metric, conf, reference=ref)
+    s = summarize(runs, metric, conf, reference=ref, unequal_seeds=unequal_seeds)
     return s[s['arm'] != ref].reset_index(drop=True)
 
 # %% ../nbs/07_experiments.ipynb #48467110

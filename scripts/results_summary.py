@@ -14,9 +14,9 @@ from proxy_attention.metrics import summarize_explanations, explained_runs
 
 def ci(m, lo, hi, d=3): return f"{m:.{d}f}" + ('' if pd.isna(lo) else f" [{lo:.{d}f}, {hi:.{d}f}]")
 
-def vs_default_proxy(g:pd.DataFrame) -> pd.DataFrame:
+def vs_default_proxy(g:pd.DataFrame, unequal_seeds:bool=False) -> pd.DataFrame:
     "Each swept proxy setting (`proxy smooth=aug`) paired by seed with proxy attention at the defaults (`proxy`)"
-    s = vs_defaults(g, 'proxy')
+    s = vs_defaults(g, 'proxy', unequal_seeds=unequal_seeds)
     if not len(s): return s
     return pd.DataFrame({'run': s['arm'], 'paired seeds': s['n_paired'],
                          'vs proxy attention at the defaults, points (paired 95% CI)':
@@ -50,7 +50,7 @@ def report(folder:Path):
                                                           zip(c['epochs_mean'], c['epochs_low'], c['epochs_high'], c['reached'])]
             c['runs that reached it'] = [f"{a} of {b}" for a, b in zip(c['reached'], c['runs'])]
             print('\n' + markdown_table(c[['arm', 'param', 'setting', 'epochs to reach the baseline (95% CI)', 'runs that reached it']]))
-        if len(v := vs_default_proxy(g)): print('\n' + markdown_table(v))
+        if len(v := vs_default_proxy(g, unequal)): print('\n' + markdown_table(v))
     ex = folder/'explain.csv'
     if ex.exists():
         e = pd.read_csv(ex)

@@ -27,17 +27,18 @@ def _list_arg(s:str|None) -> list:
 
 COMMANDS = ('run', 'compare', 'sweep', 'tune')
 def _and(names) -> str: return ', '.join(names[:-1]) + ' and ' + names[-1] if len(names) > 1 else names[0]
-PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed', 'smooth', 'source')
+PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed', 'smooth', 'source', 'place')
 # a flag a command or a dataset does not use is an error there, never a silent no-op
 COMMAND_FLAGS = dict(seed=('run', 'tune'), seeds=('compare', 'sweep'), arms=('compare',),
                      out=('compare', 'sweep', 'tune'),
                      param=('sweep',), values=('sweep',), explain=('compare',), plot=('compare', 'sweep'),
                      trials=('tune',), storage=('tune',), study=('tune',), objective=('tune',),
+                     threads=('compare', 'sweep'), retrain=('compare', 'sweep'),
                      **{k: ('run', 'compare', 'sweep') for k in PROXY_FLAGS})   # tune searches the proxy settings
 DATA_FLAGS = dict(n='digits', ntrain='fashion-mnist', nvalid='fashion-mnist')
 # below 32 px a CNN's last feature map (stride 16 or 32) is 1x1: every CAM is flat, every proxy image its original
 MIN_SIZE = 32
-MIN_VALUES = dict(epochs=1, bs=1, size=MIN_SIZE, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0, trials=1)
+MIN_VALUES = dict(epochs=1, bs=1, size=MIN_SIZE, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0, trials=1, threads=1)
 WHY_MIN = dict(size="below it a CNN's last feature map is 1x1, so every CAM is flat and every proxy image equals its "
                     "original; use --size 64 or more (224 gives a ResNet the thesis's 7x7 maps)")
 OUT = 'proxy-attention-runs'   # compare/sweep's default --out: never the project's own tracked results/
@@ -130,7 +131,8 @@ def check_args(a:dict, # `main`'s arguments
         return dict(job, seed=a['seed'] or 0, trials=a['trials'] or 30, workers=a['workers'] or 1, storage=storage,
                     study=a['study'],
                     objective=objective, out=str(lib.check_out(a['out'] or 'results/tune', data)))
-    job = dict(job, out=str(lib.check_out(job['out'], data)), seeds=a['seeds'] or 3,
+    job = dict(job, out=str(lib.check_out(job['out'], data)), seeds=a['seeds'] or 3, threads=a['threads'],
+               rerun_drifted=a['retrain'],
                plot=a['plot'] and str(lib.check_out(a['plot'], data, 'plot')))
     if cmd == 'compare':
         arms = _list_arg(a['arms']) if a['arms'] is not None else list(lib.DEFAULT_ARMS)
@@ -170,7 +172,8 @@ def _run_job(job:dict):
     print(f"proxy-attention {cmd}: {c['arch']} on {c['data']}, {c['epochs']} epochs, {job['seeds']} "
           f"seed{'s' * (job['seeds'] != 1)}{note}, results appended to {job['out']}/results.csv, device "
           f"{lib.default_device()}", flush=True)
-    common = dict(**c, seeds=job['seeds'], out=job['out'], settings=settings, **job['dls_kwargs'])
+    common = dict(**c, seeds=job['seeds'], out=job['out'], settings=settings, threads=job['threads'],
+                  rerun_drifted=job['rerun_drifted'], **job['dls_kwargs'])
     name = f"{Path(c['data']).name}_{c['arch']}" + ('' if cmd == 'compare' else f"_{job['param']}")
     fig = job['plot'] and Path(job['plot'])/f"{name}.png"
     if cmd == 'compare':
@@ -235,11 +238,13 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          # Smoothed maps: aug (test-time flips and scalings) or eigen (first principal component); default none
          smooth:str=None,
          source:str=None, # Images a proxy step draws from: wrong (default, the thesis), right or all
+         place:str=None, # Where a map darkens: cam (default: where it points) or random (the map moved: a control)
          pretrained:bool=False, # Start from pretrained weights (needs a download)
          # compare/sweep: seeds 0..seeds-1, each sets the split or subset, the weights and the batch order (default 3)
          seeds:int=None,
-         # compare: comma-separated arms of baseline, proxy, thesisfeed, randomcam, rightsource, allsource, mixup,
-         # cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the proxy-pipeline arms
+         # compare: comma-separated arms of baseline, proxy, thesisfeed, everyepoch, randomcam, replay, randomplace,
+         # rightsource, allsource, mixup, cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the
+         # proxy-pipeline arms
          arms:str=None,
          # compare/sweep: folder of results.csv, appended, finished runs skipped (default proxy-attention-runs)
          out:str=None,
@@ -265,6 +270,11 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          storage:str=None,
          study:str=None, # tune: study name (default: data-arch-size-epochs-objective)
          objective:str=None, # tune: accuracy (default) or vs_baseline (difference to the baseline fit of the same seed)
+         # compare/sweep: torch CPU threads of every run, recorded with it (default: the machine's cores)
+         threads:int=None,
+         # compare/sweep: train again each seed's pairs that the pair check finds drifted from their baseline before
+         # treatment (the library's `rerun_drifted`)
+         retrain:bool=False,
          verbose:bool=False, # Show third-party warnings (torch, timm, fastai), hidden by default
         ):
     "Proxy Attention: a baseline vs proxy attention (`run`), arms over seeds (`compare`), a setting swept (`sweep`)"

@@ -57,14 +57,14 @@ def _library() -> SimpleNamespace:
         from proxy_attention.tune import tune, tune_report, check_storage, OBJECTIVES
         from proxy_attention.experiments import (DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out,
                                                  compare, sweep, summarize, format_summary, plot_compare, plot_sweep,
-                                                 final_accuracies)
+                                                 final_accuracies, unfed_runs)
     return SimpleNamespace(timm=timm, default_device=default_device, ProxyAttentionWarning=ProxyAttentionWarning,
                            proxy_settings=proxy_settings, run_pair=run_pair, tune=tune, tune_report=tune_report,
                            check_storage=check_storage, OBJECTIVES=OBJECTIVES, DEFAULT_ARMS=DEFAULT_ARMS,
                            PROXY_ARMS=PROXY_ARMS, compare_plan=compare_plan, sweep_plan=sweep_plan,
                            check_out=check_out, compare=compare, sweep=sweep, summarize=summarize,
                            format_summary=format_summary, plot_compare=plot_compare, plot_sweep=plot_sweep,
-                           final_accuracies=final_accuracies)
+                           final_accuracies=final_accuracies, unfed_runs=unfed_runs)
 
 def check_command_line(a:dict # `main`'s arguments
                       ) -> dict:
@@ -136,11 +136,18 @@ def check_args(a:dict, # `main`'s arguments
                plot=a['plot'] and str(lib.check_out(a['plot'], data, 'plot')))
     if cmd == 'compare':
         arms = _list_arg(a['arms']) if a['arms'] is not None else list(lib.DEFAULT_ARMS)
-        lib.compare_plan(arms, a['epochs'], job['settings'])
+        _refuse_unfed(lib, lib.compare_plan(arms, a['epochs'], job['settings']), a['epochs'])
         return dict(job, arms=[s.lower() for s in arms],
                     explain=a['explain'] and tuple(x for x in arms if x in ('baseline', *lib.PROXY_ARMS)))
-    lib.sweep_plan(a['param'], _list_arg(a['values']), a['epochs'], job['settings'])
+    _refuse_unfed(lib, lib.sweep_plan(a['param'], _list_arg(a['values']), a['epochs'], job['settings']), a['epochs'])
     return dict(job, param=a['param'], values=_list_arg(a['values']))
+
+def _refuse_unfed(lib, plan:list, epochs:int):
+    "A proxy-pipeline run that would never train on a proxy image equals its baseline: refused before it costs a run"
+    if bad := lib.unfed_runs(plan, epochs):
+        raise ValueError(f"{', '.join(bad)} would never train on a proxy image in a {epochs}-epoch fit, so it would equal "
+                         "the baseline to the last digit; pass --feed every_epoch, more --epochs, or a --schedule with "
+                         "two or more proxy steps")
 
 def _run_job(job:dict):
     "Run a checked command line (`check_args`) and print its results"

@@ -25,9 +25,9 @@ __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 
            'PAIR_COLS', 'arm_callbacks', 'data_options', 'run_label', 'EpochTimer', 'code_commit', 'locked',
            'read_results', 'append_rows', 'final_accuracies', 'finished_runs', 'drop_rows', 'unfinished_runs',
            'check_out', 'callback_settings', 'settings_difference', 'save_weights', 'load_weights', 'check_seeds',
-           'claim_group', 'finished_runs_explain', 'compare_plan', 'compare', 'sweep_plan', 'sweep', 'final_rows',
-           'pair_check', 'drift_note', 'summarize', 'format_summary', 'summary_table', 'vs_defaults', 'epochs_to_reach',
-           'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep']
+           'claim_group', 'finished_runs_explain', 'compare_plan', 'unfed_runs', 'compare', 'sweep_plan', 'sweep',
+           'final_rows', 'pair_check', 'drift_note', 'summarize', 'format_summary', 'summary_table', 'vs_defaults',
+           'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 # the arms of the proxy pipeline and the setting each fixes: the thesis's feed and every-epoch feeding, random maps (is
@@ -527,6 +527,12 @@ def compare_plan(arms=DEFAULT_ARMS, # Arms of `ARMS`
         plan.append((a, *run_label(own),
                      lambda seed, a=a, own={**own_base, **own}: arm_callbacks(a, seed, **own)))
     return plan
+
+def unfed_runs(plan:list, # `compare_plan` or `sweep_plan`
+               epochs:int, seed:int=0) -> list:
+    "The proxy-pipeline runs of `plan` that would never train on a proxy image: equal to their baseline in every epoch"
+    return [_run_name(a, p, s) for a, p, s, make_cbs in plan if a != 'baseline' and (cbs := make_cbs(seed))
+            and all(isinstance(cb, ProxyAttention) for cb in cbs) and first_fed_epoch(cbs, epochs) >= epochs]
 
 def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai URL dataset name or an image folder
             arch:str='resnet18', # timm / torchvision model name

@@ -11,9 +11,10 @@ ROOT = Path(__file__).parents[1]
 ENV = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
 CONSOLE = console_script('proxy-attention')   # what pip's console script does: exit with the entry point's value
 # every proxy flag at a value other than its default, and how the proxy arm's callback `repr` shows it
-FLAGS = dict(schedule=('p,1', "schedule=['p', 1]"), threshold=('0.5', 'threshold=0.5'), weight=('0.3', 'weight=0.3'),
+FLAGS = dict(schedule=('p,p', "schedule=['p', 'p']"), threshold=('0.5', 'threshold=0.5'), weight=('0.3', 'weight=0.3'),
              subset=('0.5', 'subset=0.5'), method=('gradcam', "method='gradcam'"), replacement=('mean', "replacement='mean'"),
-             feed=('every_epoch', "feed='every_epoch'"), smooth=('eigen', "smooth='eigen'"), source=('all', "source='all'"))
+             feed=('every_epoch', "feed='every_epoch'"), smooth=('eigen', "smooth='eigen'"), source=('all', "source='all'"),
+             place=('random', "place='random'"))
 ARMS, EPOCHS = ['baseline', 'proxy', 'thesisfeed', 'randomcam'], 2
 
 @pytest.fixture(scope='module')
@@ -90,6 +91,11 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'no epochs': (['compare', '--epochs', '0'], '--epochs must be >= 1'),
        'lr not positive': (['run', '--lr', '0'], '--lr must be > 0'),
        'schedule longer than the fit': (['compare', '--epochs', '2', '--schedule', '1,p,1'], 'n_epoch=2'),
+       # one proxy step under the thesis's feeding: never trained on, the arm would equal the baseline
+       'proxy arm never fed': (['compare', '--arms', 'baseline,proxy', '--epochs', '3'],
+                               'proxy would never train on a proxy image in a 3-epoch fit'),
+       'swept run never fed': (['sweep', '--param', 'threshold', '--values', '0.5', '--epochs', '3'],
+                               'proxy threshold=0.5 would never train on a proxy image'),
        'data folder missing': (['compare', '--data', 'no/such/folder'], "'no/such/folder' is neither"),
        'unknown arm': (['compare', '--arms', 'baseline,dropout'], "'dropout'"),
        'arm twice': (['compare', '--arms', 'proxy,proxy'], 'twice'),

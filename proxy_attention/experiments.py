@@ -146,7 +146,7 @@ _warned = set()
 
 def append_rows(rows:list, path,
                 # Columns an existing file may predate: the file gets them (empty in its older rows), with one warning
-                optional=('commit', *LATER_COLS)
+                optional=('commit', *LATER_COLS, 'deletion_auc', 'insertion_auc')
                ) -> Path:
     "Append `rows` (dicts) to the CSV at `path` in one write under a lock; header only when new; never overwrites rows"
     path = Path(path)

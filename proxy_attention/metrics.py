@@ -13,8 +13,8 @@ from .cams import compute_cams, preserved_state
 from .stats import t_interval
 
 # %% auto #0
-__all__ = ['METRICS', 'ROAD_PERCENTILES', 'METRIC_RANGES', 'fixed_images', 'explain_metrics', 'explain_learner',
-           'compare_explanations', 'summarize_explanations', 'explained_runs']
+__all__ = ['METRICS', 'ROAD_PERCENTILES', 'CURVE_STEPS', 'METRIC_RANGES', 'fixed_images', 'deletion_insertion', 'explain_metrics',
+           'explain_learner', 'compare_explanations', 'summarize_explanations', 'explained_runs', 'map_agreement']
 
 # %% ../nbs/08_metrics.ipynb #94bb3e0a
 def fixed_images(dls, # `DataLoaders`; the images come from its validation set, in order
@@ -25,8 +25,31 @@ def fixed_images(dls, # `DataLoaders`; the images come from its validation set, 
     return x.as_subclass(Tensor), y.as_subclass(Tensor)
 
 # %% ../nbs/08_metrics.ipynb #ee7b0de5
-METRICS = ('road', 'drop_in_confidence', 'increase_in_confidence')
+METRICS = ('road', 'drop_in_confidence', 'increase_in_confidence', 'deletion_auc', 'insertion_auc')
 ROAD_PERCENTILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
+CURVE_STEPS = 10   # points of the deletion and insertion curves: 0%, 10%, ..., 100% of the pixels
+
+def deletion_insertion(model, # A classifier in eval mode
+                       x:Tensor, # Normalized images on the model's device
+                       y:Tensor, # True classes
+                       cams:Tensor, # Their maps (N, H, W), any scale: only the order of the pixels counts
+                       steps:int=CURVE_STEPS) -> tuple:
+    """Areas under the deletion and the insertion curves (Petsiuk et al., RISE, 2018), per image: the true-class
+    probability as the most salient pixels are removed first (set to 0, the data's mean colour: lower area is better),
+    and as they are put back first into a blurred copy (higher is better)"""
+    n, _, h, w = x.shape
+    order = cams.reshape(n, -1).to(x.device).float().argsort(dim=1, descending=True)
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
+    blurred = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(x, 8, ceil_mode=True), size=(h, w),
+                                              mode='bilinear', align_corners=False)
+    dele, ins = [], []
+    with torch.no_grad():
+        for i in range(steps + 1):
+            top = (rank < round(i / steps * h * w)).reshape(n, 1, h, w)   # the i/steps most salient pixels
+            for out, img in ((dele, torch.where(top, torch.zeros_like(x), x)), (ins, torch.where(top, x, blurred))):
+                out.append(model(img).float().softmax(-1)[torch.arange(n), y.to(x.device)].cpu())
+    area = lambda c: torch.trapezoid(torch.stack(c, 1), dx=1 / steps, dim=1).numpy()
+    return area(dele), area(ins)
 
 def _model(m): return getattr(m, 'model', m)
 
@@ -38,8 +61,9 @@ def explain_metrics(model, # A classifier, or a `Learner` (its model is used)
                     percentiles=ROAD_PERCENTILES, # Percentiles of pixels ROAD removes, averaged
                     fast:bool=True # The fast gradient path for the CAMs where the method has one
                    ) -> pd.DataFrame:
-    """Per image: ROADCombined (higher: the CAM ranks pixels better), DropInConfidence (lower is better) and
-    IncreaseInConfidence (1 if keeping only the CAM-weighted image raises the true-class probability)"""
+    """Per image: ROADCombined (higher: the CAM ranks pixels better), DropInConfidence (lower is better),
+    IncreaseInConfidence (1 if keeping only the CAM-weighted image raises the true-class probability), and the areas
+    under the deletion (lower is better) and insertion (higher is better) curves"""
     model = _model(model)
     x, y = x.as_subclass(Tensor), y.as_subclass(Tensor)
     if len(x) != len(y): raise ValueError(f"`y` has {len(y)} classes for {len(x)} images")
@@ -53,11 +77,12 @@ def explain_metrics(model, # A classifier, or a `Learner` (its model is used)
             road = ROADCombined(percentiles=list(percentiles))(x, cams, targets, model)
             drop = DropInConfidence()(x, cams, targets, model)
             inc = IncreaseInConfidence()(x, cams, targets, model)
+            dele, ins = deletion_insertion(model, x, y, torch.as_tensor(cams))
     yc = y.cpu()
     return pd.DataFrame(dict(target=yc.numpy(), pred=probs.argmax(-1).cpu().numpy(),
                              confidence=probs.cpu()[torch.arange(len(yc)), yc].numpy(),
                              road=np.ravel(road), drop_in_confidence=np.ravel(drop),
-                             increase_in_confidence=np.ravel(inc)))
+                             increase_in_confidence=np.ravel(inc), deletion_auc=dele, insertion_auc=ins))
 
 # %% ../nbs/08_metrics.ipynb #bb00088f
 def explain_learner(learn, dls=None, n:int=64, method:str='gradcam++', **kwargs) -> dict:
@@ -76,14 +101,15 @@ def compare_explanations(learners:dict, # name -> `Learner` or model, all for th
                       for name, l in learners.items()], ignore_index=True)
 
 # Where each metric lives (differences of softmax probabilities, or a 0/1 indicator): intervals are clipped to it
-METRIC_RANGES = dict(road=(-1.0, 1.0), drop_in_confidence=(0.0, 1.0), increase_in_confidence=(0.0, 1.0))
+METRIC_RANGES = dict(road=(-1.0, 1.0), drop_in_confidence=(0.0, 1.0), increase_in_confidence=(0.0, 1.0),
+                     deletion_auc=(0.0, 1.0), insertion_auc=(0.0, 1.0))
 
 def summarize_explanations(df:pd.DataFrame, # Rows of `compare_explanations` (or `explain.csv` with an `arm` column)
                            by:str='learner', conf:float=0.95) -> pd.DataFrame:
     "Mean and `conf` t interval of each metric per learner (over images, or over seeds), clipped to `METRIC_RANGES`"
     rows = []
     for name, g in df.groupby(by, sort=False):
-        for m in METRICS:
+        for m in [m for m in METRICS if m in g.columns]:   # an explain.csv from before a metric lacks it
             mean, lo, hi = t_interval(g[m], conf)
             lo, hi = (float(np.clip(v, *METRIC_RANGES[m])) if not np.isnan(v) else v for v in (lo, hi))
             rows.append({by: name, 'metric': m, 'n': len(g), 'mean': mean, 'ci_low': lo, 'ci_high': hi})
@@ -96,3 +122,21 @@ def explained_runs(df:pd.DataFrame # Rows of an `explain.csv` (`arm`, `param`, `
     runs = [a if p == 'none' else f"{a} {p}={v}" for a, p, v in zip(df['arm'], df['param'], df['setting'])]
     if df['method'].nunique() > 1: runs = [f"{r} / explained with {m}" for r, m in zip(runs, df['method'])]
     return runs
+
+def map_agreement(a:Tensor, # Maps (N, H, W) of N images, e.g. a ViT's gradient rollout
+                  b:Tensor, # Maps of the same images by another model (any resolution: both go to the smaller)
+                  top:float=0.1 # Share of the pixels that counts as a map's salient region
+                 ) -> pd.DataFrame:
+    "Per image: the Spearman rank correlation of two maps and the overlap (IoU) of their `top` most salient pixels"
+    size = min(a.shape[-2:], b.shape[-2:], key=lambda s: s[0] * s[1])
+    a, b = (torch.nn.functional.interpolate(m.float()[:, None], size=tuple(size), mode='bilinear',
+                                            align_corners=False)[:, 0].flatten(1).cpu() for m in (a, b))
+    rank = lambda m: m.argsort(1).argsort(1).float()
+    ra, rb = rank(a), rank(b)
+    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
+    rho = (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp_min(1e-12)
+    k = max(1, round(top * a.shape[1]))
+    ta = torch.zeros_like(a, dtype=torch.bool).scatter_(1, a.topk(k, 1).indices, True)
+    tb = torch.zeros_like(b, dtype=torch.bool).scatter_(1, b.topk(k, 1).indices, True)
+    iou = (ta & tb).sum(1).float() / (ta | tb).sum(1).float()
+    return pd.DataFrame(dict(image=range(len(a)), spearman=rho.numpy(), top_iou=iou.numpy()))

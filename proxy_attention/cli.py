@@ -26,6 +26,14 @@ def _list_arg(s:str|None) -> list:
     return [t.strip() for t in s.split(sep) if t.strip()]
 
 COMMANDS = ('run', 'compare', 'sweep', 'tune')
+def _seeds_arg(text) -> int|list:
+    "--seeds as given: a count ('5': seeds 0-4) or a list ('3,4': those seeds, e.g. one process's share of a table)"
+    try: seeds = [int(t) for t in str(text).split(',') if t.strip()]
+    except ValueError: raise ValueError(f"--seeds must be a count (5) or a list of seeds (3,4), got {text!r}") from None
+    if ',' not in str(text): return seeds[0] if seeds else 0
+    if bad := [s for s in seeds if s < 0]: raise ValueError(f"--seeds: {bad[0]} is negative; seeds are integers >= 0")
+    return seeds
+
 def _and(names) -> str: return ', '.join(names[:-1]) + ' and ' + names[-1] if len(names) > 1 else names[0]
 PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed', 'smooth', 'source', 'place')
 # a flag a command or a dataset does not use is an error there, never a silent no-op
@@ -70,12 +78,13 @@ def check_command_line(a:dict # `main`'s arguments
                       ) -> dict:
     "What `check_args` can check before torch, timm and fastai are imported (the data folder included), as a job"
     cmd, data = a['command'], str(a['data'])
+    if a['seeds'] is not None: a['seeds'] = _seeds_arg(a['seeds'])
     for k in [k for k, v in a.items() if v is not None and v is not False]:
         if k in COMMAND_FLAGS and cmd not in COMMAND_FLAGS[k]:
             raise ValueError(f"--{k} is for {_and(COMMAND_FLAGS[k])}, not {cmd}")
         if k in DATA_FLAGS and data != DATA_FLAGS[k]:
             raise ValueError(f"--{k} is for --data {DATA_FLAGS[k]}, not --data {data}")
-        if k in MIN_VALUES and a[k] < MIN_VALUES[k]:
+        if k in MIN_VALUES and not isinstance(a[k], list) and a[k] < MIN_VALUES[k]:
             why = f"; {WHY_MIN[k]}" if k in WHY_MIN else ''
             raise ValueError(f"--{k} must be >= {MIN_VALUES[k]}, got {a[k]}{why}")
     if not a['lr'] > 0: raise ValueError(f"--lr must be > 0, got {a['lr']}")
@@ -176,7 +185,8 @@ def _run_job(job:dict):
         print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything "
               "into it)")
         return
-    print(f"proxy-attention {cmd}: {c['arch']} on {c['data']}, {c['epochs']} epochs, {job['seeds']} "
+    seeds = job['seeds'] if isinstance(job['seeds'], int) else f"{len(job['seeds'])} ({','.join(map(str, job['seeds']))})"
+    print(f"proxy-attention {cmd}: {c['arch']} on {c['data']}, {c['epochs']} epochs, {seeds} "
           f"seed{'s' * (job['seeds'] != 1)}{note}, results appended to {job['out']}/results.csv, device "
           f"{lib.default_device()}", flush=True)
     common = dict(**c, seeds=job['seeds'], out=job['out'], settings=settings, threads=job['threads'],
@@ -247,8 +257,9 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          source:str=None, # Images a proxy step draws from: wrong (default, the thesis), right or all
          place:str=None, # Where a map darkens: cam (default: where it points) or random (the map moved: a control)
          pretrained:bool=False, # Start from pretrained weights (needs a download)
-         # compare/sweep: seeds 0..seeds-1, each sets the split or subset, the weights and the batch order (default 3)
-         seeds:int=None,
+         # compare/sweep: a count n (seeds 0..n-1, default 3) or a list (3,4); each seed sets the split or subset, the
+         # weights and the batch order
+         seeds:str=None,
          # compare: comma-separated arms of baseline, proxy, thesisfeed, everyepoch, randomcam, replay, randomplace,
          # rightsource, allsource, mixup, cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the
          # proxy-pipeline arms

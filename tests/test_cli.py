@@ -91,6 +91,9 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'no epochs': (['compare', '--epochs', '0'], '--epochs must be >= 1'),
        'lr not positive': (['run', '--lr', '0'], '--lr must be > 0'),
        'schedule longer than the fit': (['compare', '--epochs', '2', '--schedule', '1,p,1'], 'n_epoch=2'),
+       'seeds neither a count nor a list': (['compare', '--seeds', '3,x'], "--seeds must be a count (5) or a list of seeds (3,4), got '3,x'"),
+       'threads zero': (['compare', '--threads', '0'], '--threads must be >= 1, got 0'),
+       'threads for run': (['run', '--threads', '2'], '--threads is for compare and sweep, not run'),
        # one proxy step under the thesis's feeding: never trained on, the arm would equal the baseline
        'proxy arm never fed': (['compare', '--arms', 'baseline,proxy', '--epochs', '3'],
                                'proxy would never train on a proxy image in a 3-epoch fit'),
@@ -265,3 +268,9 @@ def test_ctrl_c_says_what_is_safe_and_how_to_resume(tmp_path):
     assert 0 < done < 6 and err.splitlines()[-1] == (
         f"proxy-attention: interrupted: {done} finished run{'s' * (done != 1)} safely in {csv} ({done} from this command); "
         "the same command resumes from there, skipping them"), err[-3000:]
+
+
+def test_seeds_as_a_count_or_a_list():
+    "One process's share of a table: `--seeds 3,4` trains those seeds, `--seeds 5` seeds 0-4"
+    from proxy_attention.cli import _seeds_arg
+    assert _seeds_arg('5') == 5 and _seeds_arg('3,4') == [3, 4] and _seeds_arg('7,') == [7]

@@ -35,7 +35,8 @@ def _seeds_arg(text) -> int|list:
     return seeds
 
 def _and(names) -> str: return ', '.join(names[:-1]) + ' and ' + names[-1] if len(names) > 1 else names[0]
-PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed', 'smooth', 'source', 'place')
+PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed', 'smooth', 'source',
+               'place')
 # a flag a command or a dataset does not use is an error there, never a silent no-op
 COMMAND_FLAGS = dict(seed=('run', 'tune'), seeds=('compare', 'sweep'), arms=('compare',),
                      out=('compare', 'sweep', 'tune'),
@@ -46,7 +47,8 @@ COMMAND_FLAGS = dict(seed=('run', 'tune'), seeds=('compare', 'sweep'), arms=('co
 DATA_FLAGS = dict(n='digits', ntrain='fashion-mnist', nvalid='fashion-mnist')
 # below 32 px a CNN's last feature map (stride 16 or 32) is 1x1: every CAM is flat, every proxy image its original
 MIN_SIZE = 32
-MIN_VALUES = dict(epochs=1, bs=1, size=MIN_SIZE, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0, trials=1, threads=1)
+MIN_VALUES = dict(epochs=1, bs=1, size=MIN_SIZE, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0, trials=1,
+                  threads=1)
 WHY_MIN = dict(size="below it a CNN's last feature map is 1x1, so every CAM is flat and every proxy image equals its "
                     "original; use --size 64 or more (224 gives a ResNet the thesis's 7x7 maps)")
 OUT = 'proxy-attention-runs'   # compare/sweep's default --out: never the project's own tracked results/
@@ -154,9 +156,9 @@ def check_args(a:dict, # `main`'s arguments
 def _refuse_unfed(lib, plan:list, epochs:int):
     "A proxy-pipeline run that would never train on a proxy image equals its baseline: refused before it costs a run"
     if bad := lib.unfed_runs(plan, epochs):
-        raise ValueError(f"{', '.join(bad)} would never train on a proxy image in a {epochs}-epoch fit, so it would equal "
-                         "the baseline to the last digit; pass --feed every_epoch, more --epochs, or a --schedule with "
-                         "two or more proxy steps")
+        raise ValueError(f"{', '.join(bad)} would never train on a proxy image in a {epochs}-epoch fit, so it would "
+                         "equal the baseline to the last digit; pass --feed every_epoch, more --epochs, or a "
+                         "--schedule with two or more proxy steps")
 
 def _run_job(job:dict):
     "Run a checked command line (`check_args`) and print its results"
@@ -185,7 +187,8 @@ def _run_job(job:dict):
         print(f"difference: {p['accuracy'] - b['accuracy']:+.4f} (one seed: repeat over seeds before reading anything "
               "into it)")
         return
-    seeds = job['seeds'] if isinstance(job['seeds'], int) else f"{len(job['seeds'])} ({','.join(map(str, job['seeds']))})"
+    seeds = (job['seeds'] if isinstance(job['seeds'], int)
+             else f"{len(job['seeds'])} ({','.join(map(str, job['seeds']))})")
     print(f"proxy-attention {cmd}: {c['arch']} on {c['data']}, {c['epochs']} epochs, {seeds} "
           f"seed{'s' * (job['seeds'] != 1)}{note}, results appended to {job['out']}/results.csv, device "
           f"{lib.default_device()}", flush=True)

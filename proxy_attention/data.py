@@ -181,6 +181,8 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                              "images")
         if 'vocab' in kwargs:
             raise ValueError("`vocab` is not taken with `holdout` (the labels' sorted names are the vocab)")
+    if isinstance(size, bool) or (isinstance(size, int) and size < 1):   # the arguments before the data
+        raise ValueError(f"`size`={size!r} must be a positive int")
     check_folder(path, bs=bs, valid_pct=valid_pct, holdout=holdout)   # classes, split sizes, unreadable files: now
     root = path/'train' if holdout is not None else path   # a held-out share of train/: nothing else is read
     # the items and splitter of `ImageDataLoaders.from_folder`, so that both paths split and order the files alike

@@ -377,7 +377,8 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
     _check_resume(csv, [(key, f"{_run_name(a, p, s)} seed {seed}", callback_settings(mk(seed)))
                         for seed, a, p, s, mk, key in runs])
     if gone := unfinished_runs(csv):   # a write cut off by a kill: those runs are trained again, whole
-        print(f"{drop_rows(csv, gone)} rows of {len(gone)} unfinished run(s) removed from {csv}: trained again", flush=True)
+        print(f"{drop_rows(csv, gone)} rows of {len(gone)} unfinished run(s) removed from {csv}: trained again",
+              flush=True)
     if rerun_drifted and (drifted := _drifted_keys(csv, cfg)):
         print(f"{len(drifted)} run(s) of drifted pairs removed from {csv}: trained again", flush=True)
         drop_rows(csv, drifted); drop_rows(ecsv, drifted)
@@ -669,8 +670,8 @@ def drift_note(pc:pd.DataFrame) -> str:
     "`pair_check`'s verdict in a line: '2 of 5 pairs drifted before treatment: seeds 0, 1 (...)', or '' if none did"
     bad = pc[pc['status'] == 'drifted']
     if not len(bad): return ''
-    runs = '; '.join(f"{_run_name(a, p, s)} seed {sd} (epoch {int(e) + 1})"
-                     for a, p, s, sd, e in bad[['arm', 'param', 'setting', 'seed', 'drift_epoch']].itertuples(index=False))
+    cols = bad[['arm', 'param', 'setting', 'seed', 'drift_epoch']].itertuples(index=False)
+    runs = '; '.join(f"{_run_name(a, p, s)} seed {sd} (epoch {int(e) + 1})" for a, p, s, sd, e in cols)
     return (f"{len(bad)} of {len(pc)} pairs drifted before treatment: seeds "
             f"{', '.join(map(str, sorted(set(bad['seed'].astype(int)))))} ({runs}); left out of the paired statistics")
 
@@ -748,8 +749,9 @@ def format_summary(s:pd.DataFrame, digits:int=3) -> pd.DataFrame:
     t[f'vs {ref} (paired 95% CI)'] = ['' if math.isnan(m) else signed(m, lo, hi)
                                       for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])]
     if 'drifted' in s.columns and (s['drifted'] != '').any():   # pairs left out: say which, beside the interval
-        t[f'vs {ref} (paired 95% CI)'] = [c + (f" ({n} pairs; drifted: seed {d})" if d else '')
-                                          for c, n, d in zip(t[f'vs {ref} (paired 95% CI)'], s['n_paired'], s['drifted'])]
+        col = f'vs {ref} (paired 95% CI)'
+        t[col] = [c + (f" ({n} pairs; drifted: seed {d})" if d else '')
+                  for c, n, d in zip(t[col], s['n_paired'], s['drifted'])]
     t['verdict'] = s['verdict']
     return t.reset_index(drop=True)
 

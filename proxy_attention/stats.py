@@ -57,7 +57,8 @@ def holm_verdict(diff:float, p_adj:float, n:int, what:str='proxy', reference:str
     if n < 2: return "no verdict (needs 2+ paired seeds)"
     if math.isnan(p_adj): return f"no verdict: {diff:+.3f} in every seed, too few seeds to tell it from noise"
     if p_adj >= level: return f"within noise: the difference to {ref} could be zero (Holm p={p_adj:.2f})"
-    return f"{what} {'helps' if diff > 0 else 'hurts'}: {'better' if diff > 0 else 'worse'} than {ref} (Holm p={p_adj:.3f})"
+    word, than = ('helps', 'better') if diff > 0 else ('hurts', 'worse')
+    return f"{what} {word}: {than} than {ref} (Holm p={p_adj:.3f})"
 
 def clustered_interval(values, clusters, conf:float=0.95) -> tuple:
     "Mean and `conf` t interval of `values` averaged within each cluster first (e.g. per seed): one value a cluster"

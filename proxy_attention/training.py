@@ -69,7 +69,8 @@ def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoad
     if forks:
         learn.fork_states = {}
         cbs += [Shadow(cb, epoch) for arm_cbs, epoch in forks.values() for cb in arm_cbs]
-        cbs.append(ForkPoints(forks, save or (lambda name, state: learn.fork_states.__setitem__(name, state)), forks_only))
+        keep = lambda name, state: learn.fork_states.__setitem__(name, state)
+        cbs.append(ForkPoints(forks, save or keep, forks_only))
     start = time.perf_counter()
     fit = lambda: learn.fit_one_cycle(epochs, lr, cbs=cbs, start_epoch=start_epoch)
     if show: fit()
@@ -186,7 +187,7 @@ def fit_state(learn, seconds:list) -> dict:
                        values=[[float(x) for x in v] for v in learn.recorder.values], seconds=list(seconds)))
 
 class Shadow(Callback):
-    "An arm's callback riding along a baseline's fit until `until`: it collects and makes its proxy steps, feeds nothing"
+    "An arm's callback riding along a baseline's fit until `until`: it makes its proxy steps and feeds nothing"
     def __init__(self, cb, until:int):
         self.cb, self.until, self.order = cb, until, cb.order
     def __call__(self, event_name):

@@ -83,7 +83,7 @@ def test_rows_carry_environment_settings_and_fork(run):
     assert fed[0] == 0 and fed[1] > 0
     assert not (out/'.forks').exists() and not (out/'.claims').exists()   # kept only while needed
 
-# breakage: `save_weights` writing the weights before the last epoch, or `load_weights` skipping its hash check
+# breakage: `save_weights` given another model than the final one (say, a fresh `make_learner` of the seed)
 def test_recorded_weights_are_the_final_model(run):
     out, df = run
     from proxy_attention.training import make_learner

@@ -12,15 +12,15 @@ from PIL import Image
 from fastprogress.fastprogress import progress_bar
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, IndexSplitter,
                                GrandparentSplitter, PILImage,
-                               Resize, Normalize, imagenet_stats, ImageDataLoaders, untar_data, URLs, aug_transforms,
+                               Resize, Normalize, imagenet_stats, ImageDataLoaders, URLs, aug_transforms,
                                get_image_files, FuncSplitter, parent_label)
 from .folders import VALID_NAMES, BUILT_IN_DATASETS, check_folder
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'IN_MEMORY_LIMIT_MB', 'URL_DATASETS', 'FLOWERS17_URL', 'FLOWERS17_MD5',
            'FLOWERS17_CLASSES', 'FLOWERS12_TEST', 'DATASETS', 'ArrayImage', 'ItemOf', 'arrays_dls', 'digits_dls',
-           'read_idx', 'fashion_mnist_dls', 'decode_images', 'folder_dls', 'url_dls', 'safe_extract', 'get_flowers12',
-           'get_dls']
+           'read_idx', 'fashion_mnist_dls', 'decode_images', 'folder_dls', 'fetch_dataset', 'url_dls', 'safe_extract',
+           'get_flowers12', 'get_dls']
 
 # %% ../nbs/02_data.ipynb #9c67dc9c
 class ArrayImage:
@@ -215,6 +215,30 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
 URL_DATASETS = {'imagenette': URLs.IMAGENETTE_160, 'imagewoof': URLs.IMAGEWOOF_160, 'cifar10': URLs.CIFAR,
                 'cifar100': URLs.CIFAR_100, 'caltech101': URLs.CALTECH_101, 'pets': URLs.PETS}
 
+def fetch_dataset(url:str, # A fastai dataset URL (`URLs.IMAGENETTE_160`, ...)
+                  base:str='~/.fastai', # fastai's folder: `archive/` for the download, `data/` for the images
+                  module=None, # Where the recorded sizes and hashes live (`download_checks.py`; default fastai's)
+                 ) -> Path:
+    "Download (once) a dataset, checked against its recorded size and hash, and unpack it with `safe_extract`"
+    import fastai.data
+    from fastdownload import FastDownload, read_checks, checks_module
+    module = module or fastai.data
+    if url not in read_checks(checks_module(module)):
+        raise ValueError(f"{url!r} has no recorded size and hash in {module.__name__}'s download checks: not downloaded")
+    base = Path(base).expanduser()
+    d = FastDownload(base=base, module=module, archive=base/'archive', data=base/'data')
+    arch = Path(d.download(url))   # fastai's size and hash of the archive, checked
+    dest = d.data_path('data', arch)
+    if dest.exists(): return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        safe_extract(arch, tmp)
+        inner = list(Path(tmp).iterdir())
+        top = inner[0] if len(inner) == 1 and inner[0].is_dir() else None   # an archive of one folder: that folder
+        if top is not None: top.rename(dest)
+        else: shutil.copytree(tmp, dest)
+    return dest
+
 def url_dls(name:str, # One of `URL_DATASETS`
             size:int=224, # Images are resized to `size` x `size`
             bs:int=64, # Batch size
@@ -224,7 +248,7 @@ def url_dls(name:str, # One of `URL_DATASETS`
     "Download (once, into fastai's data folder) one of fastai's URL datasets and return its `DataLoaders`"
     if name not in URL_DATASETS:
         raise ValueError(f"`name`={name!r} is not a known dataset; choose one of {', '.join(URL_DATASETS)}")
-    path = untar_data(URL_DATASETS[name])
+    path = fetch_dataset(URL_DATASETS[name])   # size and hash checked, unpacked without leaving its folder
     if name == 'cifar100':  # train/<superclass>/<class>/x.png: label by class, split by the top folder
         dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, get_y=parent_label,
                            splitter=FuncSplitter(lambda p: Path(p).relative_to(path).parts[0] == 'test'),

@@ -16,7 +16,7 @@ from .core import check_choice
 from .data import get_dls
 from .training import (train_arm, make_learner, proxy_settings, bars_readable, EpochLog, first_fed_epoch,
                                       run_environment, ENV_COLS)
-from .stats import t_interval, verdict, holm, paired_p, holm_verdict
+from .stats import t_interval, holm, paired_p, holm_verdict
 from .metrics import explain_learner, fixed_images
 from .viz import compare_grid, save_figure
 

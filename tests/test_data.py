@@ -102,3 +102,26 @@ def test_flowers12_passes_the_check():
     assert check_folder(FLOWERS12, bs=64) == dict(layout='folders', classes=sorted(p.name for p in (FLOWERS12/'train').iterdir()),
                                                   train=720, valid=240)
     assert image_files(FLOWERS12, folders=['train', 'test']) == sorted(get_image_files(FLOWERS12, folders=['train', 'test']))
+
+def test_fetch_dataset_checks_the_archive_and_unpacks_it_safely(tmp_path):
+    "fastai datasets come through `fetch_dataset`: the recorded size and hash checked, `safe_extract`, offline here"
+    import io, tarfile, types
+    from fastdownload import path_stats
+    from proxy_attention.data import fetch_dataset
+    def archive(name, members):
+        p = tmp_path/name
+        with tarfile.open(p, 'w:gz') as t:
+            for m, data in members:
+                info = tarfile.TarInfo(m); info.size = len(data); t.addfile(info, io.BytesIO(data))
+        return p
+    good = archive('tiny.tgz', [('tiny/train/a/0.txt', b'x'), ('tiny/train/b/1.txt', b'y')])
+    bad = archive('evil.tgz', [('evil/ok.txt', b'x'), ('../escaped.txt', b'gotcha')])
+    mod = tmp_path/'checks'; mod.mkdir()
+    (mod/'download_checks.py').write_text(repr({good.as_uri(): path_stats(good), bad.as_uri(): path_stats(bad)}))
+    module = types.SimpleNamespace(__file__=str(mod/'__init__.py'), __name__='checks')
+    base = tmp_path/'fastai'
+    path = fetch_dataset(good.as_uri(), base=base, module=module)
+    assert path == base/'data'/'tiny' and (path/'train'/'b'/'1.txt').read_bytes() == b'y'
+    with pytest.raises(ValueError, match='not a plain file or folder inside'): fetch_dataset(bad.as_uri(), base=base, module=module)
+    assert not (base/'escaped.txt').exists() and not (tmp_path/'escaped.txt').exists()
+    with pytest.raises(ValueError, match='no recorded size and hash'): fetch_dataset('file:///nowhere.tgz', base=base, module=module)

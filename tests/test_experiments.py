@@ -4,11 +4,12 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from scipy import stats
 import proxy_attention.experiments as E
-from proxy_attention.experiments import (compare, sweep, summarize, format_summary, t_interval, verdict, read_results,
+from proxy_attention.experiments import (compare, sweep, summarize, format_summary, t_interval, read_results,
                                          finished_runs, plot_compare, plot_sweep, RESULT_COLS, append_rows, arm_callbacks,
                                          compare_plan, sweep_plan, code_commit, check_seeds)
 
 from proxy_attention.core import ProxyAttentionWarning
+from proxy_attention.stats import verdict
 
 TINY = dict(data='digits', epochs=1, seeds=2, size=32, bs=32, n=160, num_workers=0, show=False)
 

@@ -320,11 +320,13 @@ def claim_group(out:Path, group:str) -> Path|None:
     path = out/'.claims'/group
     path.parent.mkdir(parents=True, exist_ok=True)
     me = f"{socket.gethostname()} {os.getpid()}"
-    for _ in range(2):
+    for _ in range(3):
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)   # another process may have just removed an empty one
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             os.write(fd, me.encode()); os.close(fd)
             return path
+        except FileNotFoundError: continue
         except FileExistsError:
             host, pid = (path.read_text().split() + ['', ''])[:2]
             # a claim of a process that died on this machine (killed, crashed) is stale; another machine's is not ours
@@ -404,7 +406,8 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
                 continue
             try: _run_group(seed, items, done, env, **ctx)
             finally: claim.unlink(missing_ok=True)
-    if (out/'.claims').exists() and not any((out/'.claims').iterdir()): (out/'.claims').rmdir()
+    try: (out/'.claims').rmdir()   # when empty: no other process holds a claim
+    except OSError: pass
     if left_to_others:
         print(f"seed(s) {', '.join(map(str, left_to_others))}: being trained by another process (see {out/'.claims'}); "
               "not waited for", flush=True)
@@ -482,7 +485,9 @@ def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, 
                 if len(grid_learners) == len(explain) + 1:
                     x, y = fixed_images(dls, n_explain)
                     compare_grid({a: grid_learners[a] for a in explain}, x, y, n=6, explain='label').plot(save=grid)
-    if fork_dir.exists() and not any(fork_dir.iterdir()): fork_dir.rmdir()
+    if fork_dir.exists() and not any(fork_dir.iterdir()):
+        try: fork_dir.rmdir()
+        except OSError: pass   # another process's seed just saved a fork state there
 
 def finished_runs_explain(path) -> set:
     "(run key, map method) of the explainability metrics in the CSV at `path`"

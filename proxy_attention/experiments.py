@@ -27,7 +27,7 @@ __all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 
            'check_out', 'callback_settings', 'settings_difference', 'save_weights', 'load_weights', 'check_seeds',
            'claim_group', 'finished_runs_explain', 'compare_plan', 'unfed_runs', 'compare', 'sweep_plan', 'sweep',
            'final_rows', 'pair_check', 'drift_note', 'summarize', 'format_summary', 'summary_table', 'vs_defaults',
-           'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep']
+           'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep', 'plot_forest']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 # the arms of the proxy pipeline and the setting each fixes: the thesis's feed and every-epoch feeding, random maps (is
@@ -898,3 +898,32 @@ def plot_sweep(df:pd.DataFrame, # Rows of `sweep` (its baseline included)
     note = f" ({_settings_note(user)})" if user else ''
     title = f"{_data_name(df['data'].iloc[0])}, {df['arch'].iloc[0]}{note}: proxy attention by {param}"
     return plot_curves(df, ['label'], metric, title, save, ax)
+
+# %% ../nbs/07_experiments.ipynb #4f7b1709
+def plot_forest(s:pd.DataFrame, # `summarize`'s rows (their `diff`, `diff_low`, `diff_high`, `verdict`)
+                title:str|None=None, save=None, ax=None,
+                points:bool=True, # Differences in points (x100), as the tables of accuracy say them
+               ):
+    "Each arm's paired difference to the reference with its 95% CI, one row an arm: filled where the verdict is not noise"
+    import matplotlib.pyplot as plt
+    s = s[s['diff'].notna()].iloc[::-1]
+    k = 100 if points else 1
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 0.45 * len(s) + 1.2))
+    for i, r in enumerate(s.itertuples(index=False)):
+        beyond = r.verdict.split(':')[0].endswith(('helps', 'hurts'))
+        lo, hi = (r.diff - r.diff_low, r.diff_high - r.diff) if not math.isnan(r.diff_low) else (0, 0)
+        ax.errorbar(r.diff * k, i, xerr=[[lo * k], [hi * k]], fmt='o', capsize=3, color='C3' if beyond else 'C0',
+                    mfc='C3' if beyond else 'white')
+    labels = [_run_name(a, p, v) + (f" ({n} of {n + len(d.split(', '))} pairs)" if d else '')
+              for a, p, v, n, d in zip(s['arm'], s['param'], s['setting'], s['n_paired'], s['drifted'])]
+    ax.set_yticks(range(len(s)), labels, fontsize=9)
+    ax.axvline(0, color='gray', lw=1)
+    ref = s['reference'].iloc[0] if len(s) else 'baseline'
+    ax.set_xlabel(f"final accuracy minus {ref}{' (points)' if points else ''}, paired 95% CI; filled: beyond noise "
+                  "(Holm)", fontsize=9)
+    ax.grid(alpha=0.3, axis='x')
+    if title: ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    if save is not None: save_figure(fig, save)
+    return fig
+

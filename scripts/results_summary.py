@@ -1,14 +1,15 @@
 """Print the measured results as Markdown (for the README and results/README.md): accuracy per arm with 95% CIs, paired
 differences to the baseline and (where it ran) to the random-map control, epochs to reach the baseline's final accuracy,
 and the explainability metrics. Reads a results folder (default: results/); trains nothing. With --figures, also the
-accuracy per epoch of each folder's arms (or swept values) as images/<folder>.png.
-Usage: python scripts/results_summary.py [--figures] [results/flowers12 ...]"""
+accuracy per epoch of each folder's arms (or swept values) as images/<folder>.png; with --forest, each run's paired
+difference to the baseline with its interval as images/<folder>-forest.png.
+Usage: python scripts/results_summary.py [--figures] [--forest] [results/flowers12 ...]"""
 import sys
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import (read_results, summarize, summary_table, epochs_to_reach, final_rows, plot_compare,
                                          plot_sweep, default_label, seeds_text, vs_defaults, _settings_of, pair_check,
-                                         drift_note)
+                                         drift_note, plot_forest)
 from proxy_attention.stats import markdown_table
 from proxy_attention.metrics import summarize_explanations, explained_runs
 
@@ -104,11 +105,21 @@ def figure(folder:Path):
         fig.tight_layout(); save_figure(fig, save)
     print(f"\n![{folder.name}: accuracy per epoch](images/{save.name})")
 
+def forest(folder:Path):
+    "The headline figure: each run's paired difference to the baseline (proven pairs only), Holm-corrected verdicts"
+    res = read_results(folder/'results.csv')
+    save = root/'images'/f"{folder.name}-forest.png"
+    plot_forest(summarize(res, unequal_seeds=True), save=save,
+                title=f"{Path(str(res['data'].iloc[0])).name}, {res['arch'].iloc[0]} from scratch, {res['size'].iloc[0]} px: "
+                      "each run vs the baseline")
+    print(f"\n![{folder.name}: each run vs the baseline](images/{save.name})")
+
 root = Path(__file__).parents[1]
 args = sys.argv[1:]
 figures = '--figures' in args
-for folder in ([a for a in args if a != '--figures'] or [root/'results']):
+for folder in ([a for a in args if a not in ('--figures', '--forest')] or [root/'results']):
     folder = Path(folder)
     if not (folder/'results.csv').exists(): sys.exit(f"results_summary.py: error: no results.csv in {folder}")
     report(folder)
     if figures: figure(folder)
+    if '--forest' in args: forest(folder)

@@ -224,7 +224,8 @@ def fetch_dataset(url:str, # A fastai dataset URL (`URLs.IMAGENETTE_160`, ...)
     from fastdownload import FastDownload, read_checks, checks_module
     module = module or fastai.data
     if url not in read_checks(checks_module(module)):
-        raise ValueError(f"{url!r} has no recorded size and hash in {module.__name__}'s download checks: not downloaded")
+        raise ValueError(f"{url!r} has no recorded size and hash in {module.__name__}'s download checks: not "
+                         "downloaded")
     base = Path(base).expanduser()
     d = FastDownload(base=base, module=module, archive=base/'archive', data=base/'data')
     arch = Path(d.download(url))   # fastai's size and hash of the archive, checked

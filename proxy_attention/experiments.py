@@ -904,7 +904,7 @@ def plot_forest(s:pd.DataFrame, # `summarize`'s rows (their `diff`, `diff_low`, 
                 title:str|None=None, save=None, ax=None,
                 points:bool=True, # Differences in points (x100), as the tables of accuracy say them
                ):
-    "Each arm's paired difference to the reference with its 95% CI, one row an arm: filled where the verdict is not noise"
+    "Each arm's paired difference to the reference with its 95% CI, a row an arm: filled where the verdict is not noise"
     import matplotlib.pyplot as plt
     s = s[s['diff'].notna()].iloc[::-1]
     k = 100 if points else 1

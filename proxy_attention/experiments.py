@@ -384,12 +384,15 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
     if rerun_drifted and (drifted := _drifted_keys(csv, cfg)):
         print(f"{len(drifted)} run(s) of drifted pairs removed from {csv}: trained again", flush=True)
         drop_rows(csv, drifted); drop_rows(ecsv, drifted)
-    done, edone = final_accuracies(csv), finished_runs_explain(ecsv) if explain else set()
-    todo = {}
-    for seed, arm, param, setting, make_cbs, key in runs:
-        need_explain = [m for m in explain_methods if (key, m) not in edone] if arm in explain else []
-        if key not in done or need_explain:
-            todo.setdefault(seed, []).append((arm, param, setting, make_cbs, key, need_explain))
+    def todo_of(done, edone) -> dict:
+        "seed -> its runs still to train or to explain"
+        todo = {}
+        for seed, arm, param, setting, make_cbs, key in runs:
+            need_explain = [m for m in explain_methods if (key, m) not in edone] if arm in explain else []
+            if key not in done or need_explain:
+                todo.setdefault(seed, []).append((arm, param, setting, make_cbs, key, need_explain))
+        return todo
+    todo = todo_of(final_accuracies(csv), finished_runs_explain(ecsv) if explain else set())
     n_todo = sum(len(v) for v in todo.values())
     bars = show and bars_readable()
     mb, log = master_bar(range(n_todo)) if bars else None, EpochLog(n_todo) if show and not bars else None
@@ -404,7 +407,11 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
             if claim is None:
                 left_to_others.append(seed)
                 continue
-            try: _run_group(seed, items, done, env, **ctx)
+            try:
+                # read again under the claim: another process may have finished this seed since the plan was made
+                done = final_accuracies(csv)
+                items = todo_of(done, finished_runs_explain(ecsv) if explain else set()).get(seed, [])
+                if items: _run_group(seed, items, done, env, **ctx)
             finally: claim.unlink(missing_ok=True)
     try: (out/'.claims').rmdir()   # when empty: no other process holds a claim
     except OSError: pass

@@ -40,7 +40,7 @@ if [ $CPU = 1 ]; then DEVICE=cpu; else DEVICE=cuda; fi
 DATA=.data/flowers12
 if [ $TINY = 1 ]; then   # the rehearsal: every step's code path, in seconds on a small CPU
     BENCH="--archs resnet18 --sizes 32 --methods gradcam --bs 8 --n_images 8 --repeats 1 --data none"
-    BENCH_FP32_EXTRA="--no-epochs --no-fit"   # the epoch and whole-fit figures take minutes on a CPU
+    BENCH_FP32_EXTRA="--no-epochs --no-fit --no-forks"   # the epoch, whole-fit and fork figures take minutes on a CPU
     COMPARE="--size 32 --epochs 4 --seeds 1"   # 4: two proxy steps, so the thesis's feeding trains on proxy images
     T_INSTALL=60 T_IMPORTS=60 T_TESTS=120 T_BENCH=100 T_COMPARE=200
     src=$DATA; [ -d "$src" ] || src=../shared/data/flowers12   # a fresh checkout here has no .data yet
@@ -51,7 +51,7 @@ if [ $TINY = 1 ]; then   # the rehearsal: every step's code path, in seconds on 
     done
 else
     BENCH="--archs resnet18,efficientnet_b0 --sizes 224 --methods gradcam,gradcam++ --bs 64 --n_images 64 --repeats 3 --data none"
-    BENCH_FP32_EXTRA=""   # with the epoch overhead and the whole-fit figures
+    BENCH_FP32_EXTRA="--no-forks"   # with the epoch overhead and the whole-fit figures (forks: a CPU figure)
     COMPARE="--size 224 --epochs 30 --seeds 3"
     T_INSTALL=40 T_IMPORTS=20 T_TESTS=80 T_BENCH=90 T_COMPARE=190   # with bench_bf16 at 54 s: 474 s
 fi
@@ -108,7 +108,7 @@ fi
 step gpu_tests $T_TESTS "$PY -m pytest tests/test_gpu.py -v -rsP --durations=0 --junitxml=$OUT/results/gpu_tests.xml"
 
 step bench_fp32 $T_BENCH "proxy-attention-benchmark --device $DEVICE $BENCH $BENCH_FP32_EXTRA"
-step bench_bf16 $(( T_BENCH * 3 / 5 )) "proxy-attention-benchmark --device $DEVICE --dtype bf16 $BENCH --no-epochs --no-fit"
+step bench_bf16 $(( T_BENCH * 3 / 5 )) "proxy-attention-benchmark --device $DEVICE --dtype bf16 $BENCH --no-epochs --no-fit --no-forks"
 if wanted bench_fp32 || wanted bench_bf16; then
     { echo "# proxy-attention-benchmark on $GPU"; echo
       echo "Made by \`scripts/device_check.sh$([ $CPU = 1 ] && echo ' --cpu')$([ $TINY = 1 ] && echo ' --tiny')\` on $(date -u +%Y-%m-%d), commit $COMMIT; $TORCH."

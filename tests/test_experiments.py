@@ -270,7 +270,8 @@ def test_accuracy_intervals_clipped_to_one_in_tables():
 def test_explanation_intervals_stay_in_each_metric_range():
     from proxy_attention.metrics import summarize_explanations, METRIC_RANGES
     seeds = pd.DataFrame(dict(arm='proxy', road=[0.1, 0.6, 0.9], drop_in_confidence=[0.2, 0.9, 1.0],
-                              increase_in_confidence=[0.0, 0.0, 1.0]))
+                              increase_in_confidence=[0.0, 0.0, 1.0], deletion_auc=[0.0, 0.05, 0.9],
+                              insertion_auc=[0.1, 0.95, 1.0]))
     s = summarize_explanations(seeds, by='arm').set_index('metric')
     for m, (lo, hi) in METRIC_RANGES.items(): assert lo <= s.loc[m, 'ci_low'] <= s.loc[m, 'ci_high'] <= hi
     assert s.loc['drop_in_confidence', 'ci_high'] == 1.0 and abs(s.loc['drop_in_confidence', 'mean'] - 0.7) < 1e-9

@@ -449,7 +449,8 @@ def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, 
         rec = read_results(csv)
         rec = rec[np.array([_key(r) == base_key for _, r in rec.iterrows()], dtype=bool)].sort_values('epoch')
         upto = max(k for _, k in missing.values())
-        same = [a == b for a, b in zip(rec['accuracy'].tolist()[:upto], again['accuracies'][:upto])]
+        # the same losses and accuracy, as the pair check asks
+        same = [list(a) == b for a, b in zip(rec[list(PAIR_COLS)].values.tolist()[:upto], again['values'][:upto])]
         if not all(same):
             for rid in missing: path_of(rid).unlink(missing_ok=True); forks.pop(rid)
             warnings.warn(f"seed {seed}: the recorded baseline in {csv} is not reproduced here (epoch "

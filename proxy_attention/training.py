@@ -79,7 +79,7 @@ def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoad
     # the epochs before the fork are the fork's: a fit resumed there records them as skipped (empty)
     if resume is not None: learn.recorder.values[:start_epoch] = [list(v) for v in resume['values']]
     values = learn.recorder.values
-    if forks_only: return learn, dict(accuracies=[float(v[2]) for v in values])
+    if forks_only: return learn, dict(values=[[float(x) for x in v] for v in values])
     return learn, dict(accuracy=float(values[-1][2]), valid_loss=float(values[-1][1]),
                        accuracies=[float(v[2]) for v in values], seconds=round(time.perf_counter() - start, 1))
 

@@ -19,8 +19,8 @@ from .folders import VALID_NAMES, BUILT_IN_DATASETS, check_folder
 # %% auto #0
 __all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'IN_MEMORY_LIMIT_MB', 'URL_DATASETS', 'FLOWERS17_URL', 'FLOWERS17_MD5',
            'FLOWERS17_CLASSES', 'FLOWERS12_TEST', 'DATASETS', 'ArrayImage', 'ItemOf', 'arrays_dls', 'digits_dls',
-           'read_idx', 'fashion_mnist_dls', 'decode_images', 'folder_dls', 'fetch_dataset', 'url_dls', 'safe_extract',
-           'get_flowers12', 'get_dls']
+           'read_idx', 'fashion_mnist_dls', 'decode_images', 'balanced_subset', 'folder_dls', 'fetch_dataset',
+           'url_dls', 'safe_extract', 'get_flowers12', 'get_dls']
 
 # %% ../nbs/02_data.ipynb #9c67dc9c
 class ArrayImage:
@@ -148,6 +148,21 @@ def decode_images(files, # Image files, opened as RGB by `PILImage.create`
 # %% ../nbs/02_data.ipynb #e7365b03
 _FROM_FOLDER_ONLY = ('vocab', 'img_cls')  # `from_folder` options that `arrays_dls` does not take
 
+def balanced_subset(labels, # The label of each image, in order
+                    fraction:float, # Share of each class to keep, in (0, 1]
+                    seed:int=42 # Seed of the draw
+                   ) -> list:
+    "Indices of a seeded, class-balanced `fraction` of `labels` (each class keeps `round(fraction * n)`, at least 1)"
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError(f"`train_fraction`={fraction!r} is not accepted; use a share of the training images in (0, 1], "
+                         "e.g. 0.25, or None for all")
+    labels = [str(l) for l in labels]
+    rng, keep = np.random.default_rng(seed), []
+    for label in sorted(set(labels)):   # sorted: the same draw whatever order the classes come in
+        idx = [i for i, l in enumerate(labels) if l == label]
+        keep += [idx[i] for i in rng.permutation(len(idx))[:max(1, round(fraction * len(idx)))]]
+    return sorted(keep)   # the files' own order: only which images are kept changes
+
 def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a folder per label, or a folder per label
                size:int=224, # Images are resized (squished) to `size` x `size`
                bs:int=64, # Batch size
@@ -159,6 +174,9 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                # Share of `train/` held out (seeded) as the validation set, the folder's own `valid/`|`val/`|`test/`
                # left unread: to search settings on images other than those the final comparison is made on
                holdout:float|None=None,
+               # Seeded (`seed`), class-balanced share of the training images kept, the validation images all kept:
+               # to ask how a method does with fewer data (`balanced_subset`); None: every training image
+               train_fraction:float|None=None,
                # Passed to `ImageDataLoaders.from_folder` or, in memory, to `arrays_dls` (`num_workers`, `device`, ...)
                **kwargs
               ):
@@ -181,6 +199,7 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                              "images")
         if 'vocab' in kwargs:
             raise ValueError("`vocab` is not taken with `holdout` (the labels' sorted names are the vocab)")
+    if train_fraction is not None: balanced_subset([], train_fraction)   # a bad share fails before the data is read
     if isinstance(size, bool) or (isinstance(size, int) and size < 1):   # the arguments before the data
         raise ValueError(f"`size`={size!r} must be a positive int")
     check_folder(path, bs=bs, valid_pct=valid_pct, holdout=holdout)   # classes, split sizes, unreadable files: now
@@ -193,6 +212,15 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
         split = dict(train='train', valid=valid)
     else:
         files, splitter, split = get_image_files(path), RandomSplitter(valid_pct, seed=seed), dict(valid_pct=valid_pct)
+    if train_fraction is not None:   # the kept training images, then every validation image, split by index
+        train_idx, valid_idx = splitter(files)
+        train_idx = [train_idx[i] for i in balanced_subset([parent_label(files[j]) for j in train_idx], train_fraction,
+                                                             seed)]
+        if len(train_idx) < bs:
+            raise ValueError(f"`train_fraction`={train_fraction} keeps {len(train_idx)} training images of "
+                             f"{str(path)!r}, fewer than one batch (`bs`={bs}): raise it or lower `bs`")
+        files = [files[i] for i in [*train_idx, *valid_idx]]
+        splitter, split = IndexSplitter(range(len(train_idx), len(files))), None
     if in_memory is None:
         in_memory = (not from_folder_only and isinstance(size, int)
                      and len(files) * size * size * 3 <= IN_MEMORY_LIMIT_MB * 1e6)
@@ -205,11 +233,16 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                           **kwargs)
     tfms = dict(seed=seed, item_tfms=Resize(size, method='squish'), bs=bs,
                 batch_tfms=[*augs, Normalize.from_stats(*imagenet_stats)])
-    if holdout is not None:   # the sorted files, split as in memory
+    if train_fraction is not None:   # the kept files, split by index as in memory
+        block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=parent_label, splitter=splitter,
+                          item_tfms=tfms['item_tfms'], batch_tfms=tfms['batch_tfms'])
+        dls = block.dataloaders(files, path=path, bs=bs, **kwargs)
+    elif holdout is not None:   # the sorted files, split as in memory
         dls = ImageDataLoaders.from_lists(path, files, [parent_label(f) for f in files], valid_pct=holdout, **tfms,
                                           **kwargs)
     else: dls = ImageDataLoaders.from_folder(path, **split, **tfms, **kwargs)
     return _seed_batch_order(dls, seed)
+
 
 # %% ../nbs/02_data.ipynb #a68551b4
 URL_DATASETS = {'imagenette': URLs.IMAGENETTE_160, 'imagewoof': URLs.IMAGEWOOF_160, 'cifar10': URLs.CIFAR,

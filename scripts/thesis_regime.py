@@ -29,6 +29,9 @@ Stages, in the order worth running them:
                 defaults (the thesis's feeding), every-epoch feeding, random maps, replay only (weight 0) and the map at
                 a random place, seeds 0-4 declared for every arm, one torch thread (recorded), the proxy arms forked
                 from their seed's baseline, every final model explained (Grad-CAM++), into results/flowers12-canonical
+  fewer         fewer data: the canonical table's baseline, proxy attention, random maps and replay only on a seeded,
+                class-balanced 25% and 50% of flowers12's train/ (the same test images, 30 epochs, seeds 0-4 declared,
+                one torch thread), each seed's two sizes before the next seed, into results/flowers12-fewer
 The adaptive schedules (`plateau`, `mistakes`) ran here as a stage of their own until neither beat the fixed schedule
 (3 seeds, made at 29a4e19, ebabec0 and bf43cea; their rows stay in results/flowers12/) and the library dropped them.
 On a GPU: add --size 224 (the thesis's resolution) and the whole matrix takes minutes."""
@@ -42,8 +45,9 @@ TUNE = dict(data=FLOWERS, arch='resnet18', size=128, epochs=20, bs=64, lr=2e-3) 
 TUNE_DB, TUNE_TRIALS, TUNE_OUT = 'sqlite:///results/tune-flowers12/tune.db', 30, 'results/tune-flowers12'
 CORE, MORE = ('baseline', 'proxy', 'randomcam'), ('thesisfeed', 'mixup', 'cutmix')
 CANONICAL = ('baseline', 'proxy', 'everyepoch', 'randomcam', 'replay', 'randomplace')
+FEWER, FRACTIONS = ('baseline', 'proxy', 'randomcam', 'replay'), (0.25, 0.5)   # the 100% points: the canonical table
 STAGE_ARMS = {'flowers': CORE, 'flowers-more': MORE, 'imagenette': CORE, 'seeds45': CORE,
-              'source': ('rightsource', 'allsource'), 'canonical': CANONICAL}   # the compare stages
+              'source': ('rightsource', 'allsource'), 'canonical': CANONICAL, 'fewer': FEWER}   # the compare stages
 
 def seed_list(text:str) -> list:
     "`3,4` or `3` as a list of seeds"
@@ -57,7 +61,7 @@ class Parser(argparse.ArgumentParser):
 def main():
     p = Parser(description=__doc__.split('\n')[0])
     p.add_argument('stages', nargs='+', choices=['flowers', 'flowers-more', 'imagenette', 'hyper', 'seeds45', 'source', 'vit', 'smooth',
-                                           'tune', 'tune-rerun', 'canonical'])
+                                           'tune', 'tune-rerun', 'canonical', 'fewer'])
     p.add_argument('--workers', type=int, default=1, help='tune: worker processes of the study')
     p.add_argument('--size', type=int, default=160, help='image side for the flowers12 stages (224 on a GPU)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
@@ -129,6 +133,13 @@ def main():
             compare(data=FLOWERS, size=a.size, epochs=30, arch='resnet18', bs=64, lr=2e-3, num_workers=0,
                     arms=arms('canonical'), seeds=seeds(5), explain=arms('canonical'), n_explain=64,
                     threads=a.threads or 1, out='results/flowers12-canonical')
+        elif stage == 'fewer':   # seeds declared up front; a seed's two sizes together, so a partial table is paired
+            declared = seeds(5)
+            for seed in (range(declared) if isinstance(declared, int) else declared):
+                for fraction in FRACTIONS:
+                    compare(data=FLOWERS, size=a.size, epochs=30, arch='resnet18', bs=64, lr=2e-3, num_workers=0,
+                            arms=arms('fewer'), seeds=[seed], train_fraction=fraction, threads=a.threads or 1,
+                            out='results/flowers12-fewer')
         elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=seeds([3, 4]), explain=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
             compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=seeds(3), explain=CORE, n_explain=64,

@@ -125,3 +125,15 @@ def test_fetch_dataset_checks_the_archive_and_unpacks_it_safely(tmp_path):
     with pytest.raises(ValueError, match='not a plain file or folder inside'): fetch_dataset(bad.as_uri(), base=base, module=module)
     assert not (base/'escaped.txt').exists() and not (tmp_path/'escaped.txt').exists()
     with pytest.raises(ValueError, match='no recorded size and hash'): fetch_dataset('file:///nowhere.tgz', base=base, module=module)
+
+@pytest.mark.skipif(not FLOWERS12.is_dir(), reason='../shared/data/flowers12 not here')
+def test_flowers12_fewer_data_subset_is_class_balanced_with_the_same_test_images():
+    from collections import Counter
+    from fastai.vision.all import parent_label
+    full = folder_dls(FLOWERS12, size=32, bs=64, seed=0, in_memory=False, num_workers=0)
+    for fraction, per_class in ((0.25, 15), (0.5, 30)):
+        dls = folder_dls(FLOWERS12, size=32, bs=64, seed=0, train_fraction=fraction, in_memory=False,
+                        num_workers=0)
+        assert set(Counter(map(parent_label, dls.train_ds.items)).values()) == {per_class}   # of 60 per species
+        assert list(dls.valid_ds.items) == list(full.valid_ds.items) and dls.vocab == full.vocab
+        assert set(dls.train_ds.items) <= set(full.train_ds.items)

@@ -86,3 +86,10 @@ def test_tune_rerun_waits_for_the_study_then_runs_its_best_trial_over_seeds(scri
     assert c['settings'] == dict(threshold=0.7, schedule=[10, 'p', 9], feed='every_epoch')   # the best trial's
     assert c['arms'] == ('baseline', 'proxy', 'randomcam') and c['seeds'] == 3 and (c['size'], c['epochs']) == (128, 20)
     assert 'holdout' not in c   # judged on the test images
+
+def test_fewer_data_stage_pairs_each_seed_at_both_sizes(script):
+    calls = script('fewer')
+    assert [(c['seeds'], c['train_fraction']) for c in calls] == [([s], f) for s in range(5) for f in (0.25, 0.5)]
+    assert all(c['arms'] == ('baseline', 'proxy', 'randomcam', 'replay') and c['out'] == 'results/flowers12-fewer'
+               and c['epochs'] == 30 and c['threads'] == 1 for c in calls)
+    assert [c['seeds'] for c in script('fewer', '--seeds', '3,1')] == [[3], [3], [1], [1]]

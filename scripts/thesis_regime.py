@@ -32,6 +32,9 @@ Stages, in the order worth running them:
   fewer         fewer data: the canonical table's baseline, proxy attention, random maps and replay only on a seeded,
                 class-balanced 25% and 50% of flowers12's train/ (the same test images, 30 epochs, seeds 0-4 declared,
                 one torch thread), each seed's two sizes before the next seed, into results/flowers12-fewer
+  vit-ref       the ViT whose attention the CNNs' maps are compared with (question 2): ViT-Tiny from scratch on flowers12
+                at 112 px (a 7 x 7 grid), 20 epochs, the baseline only, seeds 0-1 declared (two ViTs: how far two
+                ViTs agree is the ceiling), one torch thread, final weights kept, into results/flowers12-vit-ref
 The adaptive schedules (`plateau`, `mistakes`) ran here as a stage of their own until neither beat the fixed schedule
 (3 seeds, made at 29a4e19, ebabec0 and bf43cea; their rows stay in results/flowers12/) and the library dropped them.
 On a GPU: add --size 224 (the thesis's resolution) and the whole matrix takes minutes."""
@@ -47,7 +50,8 @@ CORE, MORE = ('baseline', 'proxy', 'randomcam'), ('thesisfeed', 'mixup', 'cutmix
 CANONICAL = ('baseline', 'proxy', 'everyepoch', 'randomcam', 'replay', 'randomplace')
 FEWER, FRACTIONS = ('baseline', 'proxy', 'randomcam', 'replay'), (0.25, 0.5)   # the 100% points: the canonical table
 STAGE_ARMS = {'flowers': CORE, 'flowers-more': MORE, 'imagenette': CORE, 'seeds45': CORE,
-              'source': ('rightsource', 'allsource'), 'canonical': CANONICAL, 'fewer': FEWER}   # the compare stages
+              'source': ('rightsource', 'allsource'), 'canonical': CANONICAL, 'fewer': FEWER,
+              'vit-ref': ('baseline',)}   # the compare stages
 
 def seed_list(text:str) -> list:
     "`3,4` or `3` as a list of seeds"
@@ -61,7 +65,7 @@ class Parser(argparse.ArgumentParser):
 def main():
     p = Parser(description=__doc__.split('\n')[0])
     p.add_argument('stages', nargs='+', choices=['flowers', 'flowers-more', 'imagenette', 'hyper', 'seeds45', 'source', 'vit', 'smooth',
-                                           'tune', 'tune-rerun', 'canonical', 'fewer'])
+                                           'tune', 'tune-rerun', 'canonical', 'fewer', 'vit-ref'])
     p.add_argument('--workers', type=int, default=1, help='tune: worker processes of the study')
     p.add_argument('--size', type=int, default=160, help='image side for the flowers12 stages (224 on a GPU)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
@@ -140,6 +144,9 @@ def main():
                     compare(data=FLOWERS, size=a.size, epochs=30, arch='resnet18', bs=64, lr=2e-3, num_workers=0,
                             arms=arms('fewer'), seeds=[seed], train_fraction=fraction, threads=a.threads or 1,
                             out='results/flowers12-fewer')
+        elif stage == 'vit-ref':
+            compare(data=FLOWERS, size=112, epochs=20, arch='vit_tiny_patch16_224', bs=64, lr=2e-3, num_workers=0,
+                    arms=arms('vit-ref'), seeds=seeds(2), threads=a.threads or 1, out='results/flowers12-vit-ref')
         elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=seeds([3, 4]), explain=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
             compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=seeds(3), explain=CORE, n_explain=64,

@@ -93,3 +93,9 @@ def test_fewer_data_stage_pairs_each_seed_at_both_sizes(script):
     assert all(c['arms'] == ('baseline', 'proxy', 'randomcam', 'replay') and c['out'] == 'results/flowers12-fewer'
                and c['epochs'] == 30 and c['threads'] == 1 for c in calls)
     assert [c['seeds'] for c in script('fewer', '--seeds', '3,1')] == [[3], [3], [1], [1]]
+
+def test_vit_reference_stage_trains_two_vit_baselines(script):
+    (c,) = script('vit-ref')
+    assert (c['arch'], c['size'], c['epochs'], c['arms'], c['seeds'], c['threads']) == (
+        'vit_tiny_patch16_224', 112, 20, ('baseline',), 2, 1)
+    assert c['out'] == 'results/flowers12-vit-ref'

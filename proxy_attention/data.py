@@ -154,7 +154,8 @@ def balanced_subset(labels, # The label of each image, in order
                    ) -> list:
     "Indices of a seeded, class-balanced `fraction` of `labels` (each class keeps `round(fraction * n)`, at least 1)"
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-        raise ValueError(f"`train_fraction`={fraction!r} is not accepted; use a share of the training images in (0, 1], "
+        raise ValueError(f"`train_fraction`={fraction!r} is not accepted; use a share of the training images in "
+                         "(0, 1], "
                          "e.g. 0.25, or None for all")
     labels = [str(l) for l in labels]
     rng, keep = np.random.default_rng(seed), []
@@ -242,6 +243,7 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                                           **kwargs)
     else: dls = ImageDataLoaders.from_folder(path, **split, **tfms, **kwargs)
     return _seed_batch_order(dls, seed)
+
 
 
 # %% ../nbs/02_data.ipynb #a68551b4

@@ -35,6 +35,10 @@ Stages, in the order worth running them:
   vit-ref       the ViT whose attention the CNNs' maps are compared with (question 2): ViT-Tiny from scratch on flowers12
                 at 112 px (a 7 x 7 grid), 20 epochs, the baseline only, seeds 0-1 declared (two ViTs: how far two
                 ViTs agree is the ceiling), one torch thread, final weights kept, into results/flowers12-vit-ref
+  agreement     question 2 from recorded weights (never retrained): each canonical baseline, proxy and random-map CNN's
+                Grad-CAM++ maps of the 240 test images against each vit-ref ViT's gradient rollout, per image, into
+                results/flowers12-agreement/agreement.csv (made again whole each time: seconds a model), its summary
+                printed, and images/flowers12-agreement.png (seed 0's maps side by side)
 The adaptive schedules (`plateau`, `mistakes`) ran here as a stage of their own until neither beat the fixed schedule
 (3 seeds, made at 29a4e19, ebabec0 and bf43cea; their rows stay in results/flowers12/) and the library dropped them.
 On a GPU: add --size 224 (the thesis's resolution) and the whole matrix takes minutes."""
@@ -48,6 +52,7 @@ TUNE = dict(data=FLOWERS, arch='resnet18', size=128, epochs=20, bs=64, lr=2e-3) 
 TUNE_DB, TUNE_TRIALS, TUNE_OUT = 'sqlite:///results/tune-flowers12/tune.db', 30, 'results/tune-flowers12'
 CORE, MORE = ('baseline', 'proxy', 'randomcam'), ('thesisfeed', 'mixup', 'cutmix')
 CANONICAL = ('baseline', 'proxy', 'everyepoch', 'randomcam', 'replay', 'randomplace')
+CANON, VIT_REF, AGREE_ARMS = 'results/flowers12-canonical', 'results/flowers12-vit-ref', ('baseline', 'proxy', 'randomcam')
 FEWER, FRACTIONS = ('baseline', 'proxy', 'randomcam', 'replay'), (0.25, 0.5)   # the 100% points: the canonical table
 STAGE_ARMS = {'flowers': CORE, 'flowers-more': MORE, 'imagenette': CORE, 'seeds45': CORE,
               'source': ('rightsource', 'allsource'), 'canonical': CANONICAL, 'fewer': FEWER,
@@ -65,7 +70,8 @@ class Parser(argparse.ArgumentParser):
 def main():
     p = Parser(description=__doc__.split('\n')[0])
     p.add_argument('stages', nargs='+', choices=['flowers', 'flowers-more', 'imagenette', 'hyper', 'seeds45', 'source', 'vit', 'smooth',
-                                           'tune', 'tune-rerun', 'canonical', 'fewer', 'vit-ref'])
+                                           'tune', 'tune-rerun', 'canonical', 'fewer', 'vit-ref',
+                                           'agreement'])
     p.add_argument('--workers', type=int, default=1, help='tune: worker processes of the study')
     p.add_argument('--size', type=int, default=160, help='image side for the flowers12 stages (224 on a GPU)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
@@ -136,7 +142,7 @@ def main():
         elif stage == 'canonical':   # the library's defaults: no `defaults=`; seeds declared for every arm at once
             compare(data=FLOWERS, size=a.size, epochs=30, arch='resnet18', bs=64, lr=2e-3, num_workers=0,
                     arms=arms('canonical'), seeds=seeds(5), explain=arms('canonical'), n_explain=64,
-                    threads=a.threads or 1, out='results/flowers12-canonical')
+                    threads=a.threads or 1, out=CANON)
         elif stage == 'fewer':   # seeds declared up front; a seed's two sizes together, so a partial table is paired
             declared = seeds(5)
             for seed in (range(declared) if isinstance(declared, int) else declared):
@@ -146,7 +152,22 @@ def main():
                             out='results/flowers12-fewer')
         elif stage == 'vit-ref':
             compare(data=FLOWERS, size=112, epochs=20, arch='vit_tiny_patch16_224', bs=64, lr=2e-3, num_workers=0,
-                    arms=arms('vit-ref'), seeds=seeds(2), threads=a.threads or 1, out='results/flowers12-vit-ref')
+                    arms=arms('vit-ref'), seeds=seeds(2), threads=a.threads or 1, out=VIT_REF)
+        elif stage == 'agreement':
+            cnn, vit, out = Path(CANON), Path(VIT_REF), Path('results/flowers12-agreement')
+            for f in (cnn, vit):
+                if not (f/'results.csv').exists() or not (f/'models').is_dir():
+                    p.exit(2, f"{p.prog}: error: {f} has no results.csv or models/: run the canonical and vit-ref "
+                              "stages first (the models are kept where they were trained)\n")
+            from proxy_attention.questions import vit_agreement, agreement_summary, agreement_grid
+            from proxy_attention.stats import markdown_table
+            df = vit_agreement(cnn, vit, arms=AGREE_ARMS)
+            out.mkdir(parents=True, exist_ok=True)
+            df.to_csv(out/'agreement.csv', index=False)
+            s = agreement_summary(df)
+            print(markdown_table(s[['arm', 'measure', 'n_seeds', 'mean', 'ci_low', 'ci_high', 'diff', 'diff_low',
+                                    'diff_high', 'p_holm', 'verdict']].round(3)), flush=True)
+            agreement_grid(cnn, vit, arms=AGREE_ARMS, seed=0).plot(save='images/flowers12-agreement.png')
         elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=seeds([3, 4]), explain=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
             compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=seeds(3), explain=CORE, n_explain=64,

@@ -99,3 +99,9 @@ def test_vit_reference_stage_trains_two_vit_baselines(script):
     assert (c['arch'], c['size'], c['epochs'], c['arms'], c['seeds'], c['threads']) == (
         'vit_tiny_patch16_224', 112, 20, ('baseline',), 2, 1)
     assert c['out'] == 'results/flowers12-vit-ref'
+
+def test_agreement_stage_needs_the_recorded_models_first(script, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)   # no results/flowers12-canonical here
+    with pytest.raises(SystemExit) as e: script('agreement')
+    assert e.value.code == 2
+    assert 'results/flowers12-canonical has no results.csv or models/: run the canonical and vit-ref' in capsys.readouterr().err

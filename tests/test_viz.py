@@ -274,3 +274,20 @@ def test_tuner_compare_failure_is_a_message(learn):
     t = ProxyTuner(learn, n=2, epochs=1, schedule=['p'], arch='no_such_arch')
     t.compare(wait=True)
     assert t.error is not None and 'the comparison failed' in t.w_status.value and not t.w_compare.disabled
+
+# ---------------------------------------------------------------- the notebook's pictures, for the docs site
+
+def test_viz_notebook_keeps_its_pictures():
+    "05_viz keeps a small PNG under every cell that plots a grid (the docs show them), and no stderr or machine path"
+    import json, re
+    from pathlib import Path
+    nb = json.loads((Path(__file__).parents[1]/'nbs'/'05_viz.ipynb').read_text())
+    code = [c for c in nb['cells'] if c['cell_type'] == 'code' and '#| export' not in ''.join(c['source'])]
+    plots = [c for c in code if re.match(r'^\w+\.plot\(', ''.join(c['source']).strip().splitlines()[-1])]
+    assert len(plots) >= 4
+    for c in plots:
+        pngs = [o['data']['image/png'] for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]
+        assert len(pngs) == 1 and len(pngs[0]) < 150_000, ''.join(c['source'])
+    outputs = [o for c in code for o in c.get('outputs', [])]
+    assert not [o for o in outputs if o.get('name') == 'stderr']
+    assert not re.search(r'/(home|work|tmp|usr)/', json.dumps([o.get('text', '') for o in outputs]))

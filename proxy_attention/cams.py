@@ -5,6 +5,7 @@
 # %% ../nbs/01_cams.ipynb #d9be12e8
 from __future__ import annotations
 import inspect, math, time
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple, Callable
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
@@ -14,24 +15,232 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from .core import check_choice, check_fraction
 
 # %% auto #0
-__all__ = ['FAST_METHODS', 'PGC_METHODS', 'ATTENTION_METHODS', 'CAM_METHODS', 'SMOOTHINGS', 'HEAD_FUSIONS', 'AUGMENTATIONS',
-           'preserved_state', 'TokensToGrid', 'TargetLayer', 'find_target_layer', 'scale_cams', 'first_component',
-           'attention_rollout', 'gradient_rollout', 'CamResult', 'compute_cams', 'smoothing_timings']
+__all__ = ['CAM_REGISTRY', 'CAM_METHODS', 'FAST_METHODS', 'ATTENTION_METHODS', 'PGC_METHODS', 'SMOOTHINGS', 'HEAD_FUSIONS',
+           'AUGMENTATIONS', 'CamMethod', 'register_cam_method', 'cam_method', 'MethodNames', 'gradcam_weights',
+           'gradcampp_weights', 'xgradcam_weights', 'hirescam_weights', 'layercam_weights',
+           'gradcam_elementwise_weights', 'preserved_state', 'TokensToGrid', 'TargetLayer', 'find_target_layer',
+           'scale_cams', 'first_component', 'attention_rollout', 'gradient_rollout', 'CamResult', 'compute_cams',
+           'smoothing_timings']
 
 # %% ../nbs/01_cams.ipynb #227a5981
-FAST_METHODS = ('gradcam', 'gradcam++', 'xgradcam', 'hirescam', 'layercam', 'gradcamelementwise')
+class CamMethod(NamedTuple):
+    "A registered CAM method: how its map is made, and `doc`, the paper and equation it implements"
+    weights: Callable|None = None # `(A, G) -> weighted activations`, all `(N, K, h, w)`: the batched path
+    pgc: type|None = None # pytorch-grad-cam's class for it: the reference, and the path of methods without `weights`
+    attention: bool = False # Reads a timm ViT's attention instead of a layer's activations
+    doc: str = '' # Authors, title, venue, year, arXiv id or link, and the equation
 
-PGC_METHODS = {
-    'gradcam': pgc.GradCAM, 'gradcam++': pgc.GradCAMPlusPlus, 'xgradcam': pgc.XGradCAM,
-    'hirescam': pgc.HiResCAM, 'layercam': pgc.LayerCAM, 'gradcamelementwise': pgc.GradCAMElementWise,
-    'eigencam': pgc.EigenCAM, 'eigengradcam': pgc.EigenGradCAM, 'scorecam': pgc.ScoreCAM,
-    'ablationcam': pgc.AblationCAM, 'fullgrad': pgc.FullGrad, 'randomcam': pgc.RandomCAM,
-    'kpcacam': pgc.KPCA_CAM, 'fem': pgc.FEM, 'shapleycam': pgc.ShapleyCAM, 'finercam': pgc.FinerCAM,
-}
-ATTENTION_METHODS = ('rollout', 'gradrollout')
-CAM_METHODS = tuple(PGC_METHODS) + ATTENTION_METHODS
+CAM_REGISTRY = {}   # name -> CamMethod, in the order they were registered
+
+def _register(name:str, method:CamMethod, replace:bool=False) -> CamMethod:
+    if not isinstance(name, str) or not name or name != name.strip().lower():
+        raise ValueError(f"`name` must be a non-empty lower-case string without surrounding spaces, got {name!r}")
+    if name in CAM_REGISTRY and not replace:
+        raise ValueError(f"`name`={name!r} is registered already; pass `replace=True` to replace it")
+    CAM_REGISTRY[name] = method = method._replace(doc=inspect.cleandoc(method.doc))
+    return method
+
+def register_cam_method(name:str, # The name `compute_cams(method=...)` accepts, lower case
+                        # `(A, G) -> weighted activations`: activations and gradients `(N, K, h, w)` in, same shape out
+                        weights:Callable|None=None,
+                        pgc:type|None=None, # A pytorch-grad-cam class that makes the same map (used with `fast=False`)
+                        doc:str|None=None, # The paper and equation; the docstring of `weights` if None
+                        replace:bool=False, # Replace a method registered under `name` already
+                       ) -> CamMethod:
+    "Register the CAM method `name`: a weight function for the batched path, a pytorch-grad-cam class, or both"
+    if weights is not None and not callable(weights):
+        raise ValueError(f"`weights` must be None or a function `(A, G) -> weighted activations`, got {weights!r}")
+    if pgc is not None and not isinstance(pgc, type):
+        raise ValueError(f"`pgc` must be None or a pytorch-grad-cam class such as `GradCAM`, got {pgc!r}")
+    if weights is None and pgc is None: raise ValueError(f"`name`={name!r}: give `weights`, `pgc` or both")
+    doc = doc or getattr(weights, '__doc__', None) or ''
+    return _register(name, CamMethod(weights, pgc, False, doc), replace)
+
+def cam_method(name:str, # The method's name, lower case
+               pgc:type|None=None, # A pytorch-grad-cam class that makes the same map
+               replace:bool=False, # Replace a method registered under `name` already
+              ) -> Callable:
+    "Decorator: register the weight function below it as the CAM method `name` (see `register_cam_method`)"
+    def _register_weights(weights:Callable) -> Callable:
+        register_cam_method(name, weights, pgc, replace=replace)
+        return weights
+    return _register_weights
+
+# %% ../nbs/01_cams.ipynb #7e02ff7a
+_KINDS = {'all': lambda m: True, 'batched': lambda m: m.weights is not None, 'attention': lambda m: m.attention}
+
+class MethodNames(Sequence):
+    "The names of the registered methods of one kind ('all', 'batched', 'attention'), read from `CAM_REGISTRY` each use"
+    def __init__(self, kind:str): self.kind = check_choice('kind', kind, _KINDS)
+    def names(self) -> tuple: return tuple(n for n, m in CAM_REGISTRY.items() if _KINDS[self.kind](m))
+    def __getitem__(self, i): return self.names()[i]
+    def __len__(self): return len(self.names())
+    def __contains__(self, name): return name in self.names()
+    def __add__(self, other): return self.names() + tuple(other)
+    def __radd__(self, other): return tuple(other) + self.names()
+    def __eq__(self, other): return isinstance(other, (tuple, list, MethodNames)) and self.names() == tuple(other)
+    __hash__ = None   # the names change as methods are registered
+    def __repr__(self): return repr(self.names())
+
+class _PgcClasses(Mapping):
+    "pytorch-grad-cam's class of each registered method that has one, read from `CAM_REGISTRY` on each use"
+    def _classes(self) -> dict: return {n: m.pgc for n, m in CAM_REGISTRY.items() if m.pgc is not None}
+    def __getitem__(self, name): return self._classes()[name]
+    def __iter__(self): return iter(self._classes())
+    def __len__(self): return len(self._classes())
+    def __repr__(self): return repr(self._classes())
+
+CAM_METHODS = MethodNames('all')
+FAST_METHODS = MethodNames('batched')
+ATTENTION_METHODS = MethodNames('attention')
+PGC_METHODS = _PgcClasses()
 SMOOTHINGS = ('aug', 'eigen', 'aug+eigen')
 HEAD_FUSIONS = ('mean', 'max', 'min')
+
+# %% ../nbs/01_cams.ipynb #622d4414
+@cam_method('gradcam', pgc.GradCAM)
+def gradcam_weights(A:Tensor, G:Tensor) -> Tensor:
+    """Grad-CAM: each channel weighted by its gradient's mean over positions.
+
+    Eqs. 1-2: `w_k = 1/Z sum_ij G_kij`, `L = ReLU(sum_k w_k A_k)`.
+    Selvaraju, Cogswell, Das, Vedantam, Parikh, Batra: "Grad-CAM: Visual Explanations from Deep Networks via
+    Gradient-based Localization", ICCV 2017, arXiv:1610.02391."""
+    return G.mean((2, 3), keepdim=True) * A
+
+@cam_method('gradcam++', pgc.GradCAMPlusPlus)
+def gradcampp_weights(A:Tensor, G:Tensor) -> Tensor:
+    """Grad-CAM++: each channel weighted by its positive gradients, each position's scaled by `a_kij`.
+
+    Eq. 19 (an exponential score): `a_kij = G_kij^2 / (2 G_kij^2 + sum_ab A_kab G_kij^3)` (0 where `G_kij = 0`),
+    `w_k = sum_ij a_kij ReLU(G_kij)`, `L = ReLU(sum_k w_k A_k)`.
+    Chattopadhay, Sarkar, Howlader, Balasubramanian: "Grad-CAM++: Generalized Gradient-Based Visual Explanations for
+    Deep Convolutional Networks", WACV 2018, arXiv:1710.11063."""
+    g2 = G.pow(2); g3 = g2 * G
+    a = g2 / (2*g2 + A.sum((2, 3), keepdim=True)*g3 + 1e-6)
+    a = torch.where(G != 0, a, torch.zeros_like(a))
+    return (a * G.clamp(min=0)).sum((2, 3), keepdim=True) * A
+
+@cam_method('xgradcam', pgc.XGradCAM)
+def xgradcam_weights(A:Tensor, G:Tensor) -> Tensor:
+    """XGrad-CAM: each channel weighted by its gradients, each position's in proportion to its activation.
+
+    `w_k = sum_ij (A_kij / sum_ab A_kab) G_kij`, `L = ReLU(sum_k w_k A_k)`.
+    Fu, Hu, Dong, Guo, Gao, Li: "Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs",
+    BMVC 2020, arXiv:2008.02312."""
+    return (G * A / (A.sum((2, 3), keepdim=True) + 1e-7)).sum((2, 3), keepdim=True) * A
+
+@cam_method('hirescam', pgc.HiResCAM)
+def hirescam_weights(A:Tensor, G:Tensor) -> Tensor:
+    """HiResCAM: each activation weighted by its own gradient, so the map is faithful to the score's gradient.
+
+    `L = ReLU(sum_k G_k * A_k)` (element-wise products).
+    Draelos, Carin: "Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional neural networks",
+    arXiv preprint 2020, arXiv:2011.08891."""
+    return G * A
+
+@cam_method('layercam', pgc.LayerCAM)
+def layercam_weights(A:Tensor, G:Tensor) -> Tensor:
+    """LayerCAM: each activation weighted by its own positive gradient, which also works in early layers.
+
+    `w_kij = ReLU(G_kij)`, `L = ReLU(sum_k w_k * A_k)`.
+    Jiang, Zhang, Hou, Cheng, Wei: "LayerCAM: Exploring Hierarchical Class Activation Maps for Localization",
+    IEEE Transactions on Image Processing 2021, https://ieeexplore.ieee.org/document/9462463."""
+    return G.clamp(min=0) * A
+
+@cam_method('gradcamelementwise', pgc.GradCAMElementWise)
+def gradcam_elementwise_weights(A:Tensor, G:Tensor) -> Tensor:
+    """Element-wise Grad-CAM: HiResCAM with a ReLU on each product before the channel sum.
+
+    `L = ReLU(sum_k ReLU(G_k * A_k))`; pytorch-grad-cam's variant, without a paper of its own.
+    Gildenblat and contributors: "PyTorch library for CAM methods", GitHub 2021,
+    https://github.com/jacobgil/pytorch-grad-cam."""
+    return (G * A).clamp(min=0)
+
+# %% ../nbs/01_cams.ipynb #b40cdda9
+register_cam_method('eigencam', pgc=pgc.EigenCAM, doc="""
+    Eigen-CAM: the activations' projection on their first principal component; no gradients, no class.
+
+    `L = A V_1`, with `A` as positions x channels (centred) and `V_1` its first right singular vector.
+    Bany Muhammad, Yeasin: "Eigen-CAM: Class Activation Map using Principal Components", IJCNN 2020, arXiv:2008.00299.
+    """)
+register_cam_method('eigengradcam', pgc=pgc.EigenGradCAM, doc="""
+    Eigen-Grad-CAM: Eigen-CAM of the gradient-weighted activations, so that it explains a class.
+
+    `L = (G * A) V_1`, `V_1` the first right singular vector of `G * A` as positions x channels (centred);
+    pytorch-grad-cam's variant of Bany Muhammad, Yeasin: "Eigen-CAM: Class Activation Map using Principal
+    Components", IJCNN 2020, arXiv:2008.00299.
+    """)
+register_cam_method('scorecam', pgc=pgc.ScoreCAM, doc="""
+    Score-CAM: each channel weighted by the class score of the image masked with it; no gradients.
+
+    `s_k = y_c(X * norm(up(A_k)))`, `w = softmax(s)`, `L = ReLU(sum_k w_k A_k)`.
+    Wang, Wang, Du, Yang, Zhang, Ding, Mardziel, Hu: "Score-CAM: Score-Weighted Visual Explanations for
+    Convolutional Neural Networks", CVPR Workshops 2020, arXiv:1910.01279.
+    """)
+register_cam_method('ablationcam', pgc=pgc.AblationCAM, doc="""
+    Ablation-CAM: each channel weighted by the drop in the class score when the channel is zeroed; no gradients.
+
+    `w_k = (y_c - y_c^k) / y_c`, `y_c^k` the score without channel `k`, `L = ReLU(sum_k w_k A_k)`.
+    Desai, Ramaswamy: "Ablation-CAM: Visual Explanations for Deep Convolutional Network via Gradient-free
+    Localization", WACV 2020, https://ieeexplore.ieee.org/document/9093360.
+    """)
+register_cam_method('fullgrad', pgc=pgc.FullGrad, doc="""
+    FullGrad: the input-gradient plus every layer's bias-gradient, rather than one layer's map.
+
+    `S = psi(grad_x f * x) + sum_l sum_c psi(grad_b f * b)`, `psi` = absolute value, upsampling, rescaling.
+    Srinivas, Fleuret: "Full-Gradient Representation for Neural Network Visualization", NeurIPS 2019,
+    arXiv:1905.00780.
+    """)
+register_cam_method('randomcam', pgc=pgc.RandomCAM, doc="""
+    Random CAM: random channel weights, a baseline that a method should beat.
+
+    `w_k ~ U(-1, 1)`, `L = ReLU(sum_k w_k A_k)`; pytorch-grad-cam's baseline, without a paper of its own.
+    Gildenblat and contributors: "PyTorch library for CAM methods", GitHub 2021,
+    https://github.com/jacobgil/pytorch-grad-cam.
+    """)
+register_cam_method('kpcacam', pgc=pgc.KPCA_CAM, doc="""
+    KPCA-CAM: Eigen-CAM with kernel PCA, so that the first component may be non-linear.
+
+    `L = phi(A) V_1`: the activations' (positions x channels, centred) projection on their first kernel principal
+    component (sigmoid kernel).
+    Karmani, Sivakaran, Prasad, Ali, Yang, Tang: "KPCA-CAM: Visual Explainability of Deep Computer Vision Models using
+    Kernel PCA", IEEE MMSP 2024, arXiv:2410.00267.
+    """)
+register_cam_method('fem', pgc=pgc.FEM, doc="""
+    FEM: each channel weighted by the share of its positions that stand out; no gradients.
+
+    `w_k = mean_ij [A_kij > mean(A_k) + 2 std(A_k)]`, `L = sum_k w_k A_k`.
+    Fuad, Martin, Giot, Bourqui, Benois-Pineau, Zemmari: "Features Understanding in 3D CNNs for Actions Recognition
+    in Video", IPTA 2020, https://hal.science/hal-02963298.
+    """)
+register_cam_method('shapleycam', pgc=pgc.ShapleyCAM, doc="""
+    ShapleyCAM: Grad-CAM with a second-order term, from reading CAMs as Shapley values.
+
+    `w_k = mean_ij (G - 1/2 H A)_kij`, `H A` the Hessian-vector product of the score, `L = ReLU(sum_k w_k A_k)`.
+    Cai: "CAMs as Shapley Value-based Explainers", arXiv preprint 2025, arXiv:2501.06261.
+    """)
+register_cam_method('finercam', pgc=pgc.FinerCAM, doc="""
+    Finer-CAM: Grad-CAM of the class's lead over the classes most like it, for fine-grained differences.
+
+    `L` = Grad-CAM of `y_c - alpha y_r`, `r` the classes whose logits are nearest to `y_c`.
+    Zhang, Gu, Chowdhury, Mai, Carlyn, Berger-Wolf, Su, Chao: "Finer-CAM: Spotting the Difference Reveals Finer
+    Details for Visual Explanation", CVPR 2025, arXiv:2501.11309.
+    """)
+
+# %% ../nbs/01_cams.ipynb #ab0daa4c
+_register('rollout', CamMethod(attention=True, doc="""
+    Attention rollout: how much the token the head reads draws on each patch, through all blocks (`attention_rollout`).
+
+    `R = A_L ... A_1`, `A_l = (W_l + I) / 2` with `W_l` block `l`'s heads fused, rows renormalized.
+    Abnar, Zuidema: "Quantifying Attention Flow in Transformers", ACL 2020, arXiv:2005.00928.
+    """))
+_register('gradrollout', CamMethod(attention=True, doc="""
+    Gradient-weighted rollout: the relevance of each patch for the class, through all blocks (`gradient_rollout`).
+
+    `Abar = E_h((grad A * A)^+)`, `R = R + Abar R` from `R = I`, block by block.
+    Chefer, Gur, Wolf: "Generic Attention-model Explainability for Interpreting Bi-Modal and Encoder-Decoder
+    Transformers", ICCV 2021, arXiv:2103.15679.
+    """))
 
 # %% ../nbs/01_cams.ipynb #2cf12d72
 @contextmanager
@@ -172,30 +381,20 @@ def find_target_layer(model:nn.Module, # The model to explain
         names = [n for n, _, _ in outs][-12:]
         raise ValueError("found no 4-D feature map to explain in this model (is it a CNN or a ViT?); "
                          f"name one with `layer=`; the last modules are: {', '.join(names) or 'none'}")
-    # the last feature map before pooling, and of the modules that output that very tensor the innermost block
+    # the last feature map before pooling, and of the modules that output that very tensor the innermost block, or
+    # the module itself when no block outputs it (a flat `Sequential`'s last ReLU)
     final = maps[-1][2]
-    name, mod, _ = next((n, m, o) for n, m, o in maps if o is final and _is_block(m))
+    name, mod = next(((n, m) for n, m, o in maps if o is final and _is_block(m)), maps[-1][:2])
     return TargetLayer(name, mod, None)
 
 # %% ../nbs/01_cams.ipynb #fd14cfe1
-def _weighted_activations(method:str, A:Tensor, G:Tensor) -> Tensor:
-    "pytorch-grad-cam's `weights * activations` `(N, K, h, w)` from activations and gradients `(N, K, h, w)`"
-    if method == 'gradcam': w = G.mean((2, 3))
-    elif method == 'gradcam++':
-        g2 = G.pow(2); g3 = g2 * G
-        aij = g2 / (2*g2 + A.sum((2, 3), keepdim=True)*g3 + 1e-6)
-        aij = torch.where(G != 0, aij, torch.zeros_like(aij))
-        w = (G.clamp(min=0) * aij).sum((2, 3))
-    elif method == 'xgradcam': w = (G * A / (A.sum((2, 3), keepdim=True) + 1e-7)).sum((2, 3))
-    elif method == 'hirescam': return G * A
-    elif method == 'layercam': return G.clamp(min=0) * A
-    elif method == 'gradcamelementwise': return (G * A).clamp(min=0)
-    else: raise ValueError(f"`method`={method!r} has no fast path; fast methods are {FAST_METHODS}")
-    return w[:, :, None, None] * A
-
 def _cam_from_grads(method:str, A:Tensor, G:Tensor, eigen:bool=False) -> Tensor:
-    "Un-normalized CAM `(N, h, w)`: the weighted activations summed over channels, or their first principal component"
-    wa = _weighted_activations(method, A, G)
+    "Un-normalized CAM `(N, h, w)`: `method`'s weighted activations summed over channels, or their first component"
+    wa = CAM_REGISTRY[method].weights(A, G)
+    if not isinstance(wa, Tensor) or wa.shape != A.shape:
+        got = tuple(wa.shape) if isinstance(wa, Tensor) else type(wa).__name__
+        raise ValueError(f"`method`={method!r}: its weight function must return weighted activations of the "
+                         f"activations' shape {tuple(A.shape)}, got {got}")
     return first_component(wa) if eigen else wa.sum(1)
 
 def _min_max(cam:Tensor) -> Tensor:
@@ -371,7 +570,7 @@ def _pgc_smoothing(cls_, method:str, aug:bool, eigen:bool) -> dict:
     return kw
 
 def _pgc_cams(model, x, target, method, targets, aug=False, eigen=False):
-    cls_ = PGC_METHODS[method]
+    cls_ = CAM_REGISTRY[method].pgc
     if target.reshape is not None and method in ('fullgrad', 'shapleycam'):
         raise ValueError(f"`method`={method!r} does not support ViT-style models in pytorch-grad-cam; use one of "
                          f"{FAST_METHODS}")
@@ -419,7 +618,8 @@ def compute_cams(model:nn.Module, # The classifier; left in the mode, with the g
                  method:str='gradcam++', # One of `CAM_METHODS`
                  targets:Tensor|None=None, # Class to explain per image; `None` explains the predicted class
                  layer:str|nn.Module|TargetLayer|None=None, # Target layer; found by `find_target_layer` if `None`
-                 fast:bool=True, # Use the fast gradient path for the methods that have one
+                 # The batched path for the methods with a weight function; False: pytorch-grad-cam where it has one
+                 fast:bool=True,
                  # Images per pass (each pass holds 6 copies of them with `smooth='aug'`); all at once if `None`
                  bs:int|None=None,
                  # None, 'aug' (test-time augmentation), 'eigen' (first principal component) or 'aug+eigen'
@@ -438,10 +638,12 @@ def compute_cams(model:nn.Module, # The classifier; left in the mode, with the g
         raise ValueError(f"`targets` has {len(targets)} classes for {len(x)} images")
     target = layer if isinstance(layer, TargetLayer) else find_target_layer(model, x, layer, method)
     aug, eigen = smooth in ('aug', 'aug+eigen'), smooth in ('eigen', 'aug+eigen')
-    if method in ATTENTION_METHODS:
+    entry = CAM_REGISTRY[method]
+    if entry.attention:
         _check_attention_target(target, method)
         raw = lambda xb, t: _attention_maps(model, xb, target, method, t, head_fusion, discard_ratio)
-    elif fast and method in FAST_METHODS: raw = lambda xb, t: _fast_cams(model, xb, target, method, t, eigen)
+    elif entry.weights is not None and (fast or entry.pgc is None):
+        raw = lambda xb, t: _fast_cams(model, xb, target, method, t, eigen)
     else: raw = None
     p = next(model.parameters())
     x = x.to(p.device,
@@ -472,13 +674,13 @@ def _best_seconds(f:Callable, repeats:int, device:torch.device) -> float:
 
 def smoothing_timings(model:nn.Module, # The classifier
                       x:Tensor, # Normalized input batch on the model's device
-                      method:str='gradcam++', # One of `FAST_METHODS`
+                      method:str='gradcam++', # One of `FAST_METHODS` that pytorch-grad-cam has too
                       smooths:tuple=(None,)+SMOOTHINGS, # The smoothings to time; `None` is the unsmoothed map
                       targets:Tensor|None=None, # Class to explain per image; `None` explains the predicted class
                       repeats:int=3, # Timed calls per path; the best counts
                      ) -> list:
     "Seconds per `compute_cams` call, fast path (`fast_s`) and pytorch-grad-cam (`pgc_s`), their ratio, per smoothing"
-    method = check_choice('method', method, FAST_METHODS)
+    method = check_choice('method', method, [m for m in FAST_METHODS if CAM_REGISTRY[m].pgc is not None])
     target = find_target_layer(model, x)
     rows = []
     for smooth in smooths:

@@ -1,5 +1,5 @@
 "Target layers for CNNs and ViTs, and the fast CAM path, plain and smoothed, against pytorch-grad-cam"
-import pytest, torch, torch.nn as nn, timm
+import inspect, pytest, torch, torch.nn as nn, timm
 from torchvision.models import resnet18, vgg11
 from proxy_attention.cams import find_target_layer, compute_cams, FAST_METHODS, CAM_METHODS, ATTENTION_METHODS
 
@@ -189,3 +189,129 @@ def test_unknown_smoothing(resnet):
 def test_smoothing_pytorch_grad_cam_lacks(resnet):
     with pytest.raises(ValueError, match=r"`smooth`='aug': pytorch-grad-cam's FinerCAM \(`method`='finercam'\) has no `aug_smooth`"):
         compute_cams(resnet, torch.randn(1, 3, 32, 32), 'finercam', smooth='aug')
+
+# The registry of methods: each cites its paper; the batched path is exactly the methods with a weight function
+import re, pytorch_grad_cam as pgc
+import proxy_attention.cams as cams
+from proxy_attention.cams import CAM_REGISTRY, PGC_METHODS, register_cam_method, cam_method, scale_cams
+
+# what each method implements, by the paper's arXiv id or address, and pytorch-grad-cam's class for it
+PAPERS = {'gradcam': 'arXiv:1610.02391', 'gradcam++': 'arXiv:1710.11063', 'xgradcam': 'arXiv:2008.02312',
+          'hirescam': 'arXiv:2011.08891', 'layercam': 'https://ieeexplore.ieee.org/document/9462463',
+          'gradcamelementwise': 'https://github.com/jacobgil/pytorch-grad-cam', 'eigencam': 'arXiv:2008.00299',
+          'eigengradcam': 'arXiv:2008.00299', 'scorecam': 'arXiv:1910.01279',
+          'ablationcam': 'https://ieeexplore.ieee.org/document/9093360', 'fullgrad': 'arXiv:1905.00780',
+          'randomcam': 'https://github.com/jacobgil/pytorch-grad-cam', 'kpcacam': 'arXiv:2410.00267',
+          'fem': 'https://hal.science/hal-02963298', 'shapleycam': 'arXiv:2501.06261', 'finercam': 'arXiv:2501.11309',
+          'rollout': 'arXiv:2005.00928', 'gradrollout': 'arXiv:2103.15679'}
+BATCHED = {'gradcam': pgc.GradCAM, 'gradcam++': pgc.GradCAMPlusPlus, 'xgradcam': pgc.XGradCAM, 'hirescam': pgc.HiResCAM,
+           'layercam': pgc.LayerCAM, 'gradcamelementwise': pgc.GradCAMElementWise}
+PGC_ONLY = {'eigencam': pgc.EigenCAM, 'eigengradcam': pgc.EigenGradCAM, 'scorecam': pgc.ScoreCAM,
+            'ablationcam': pgc.AblationCAM, 'fullgrad': pgc.FullGrad, 'randomcam': pgc.RandomCAM, 'kpcacam': pgc.KPCA_CAM, 'fem': pgc.FEM,
+            'shapleycam': pgc.ShapleyCAM, 'finercam': pgc.FinerCAM}
+# Authors: "Title", Venue Year, arXiv id or address.
+CITATION = re.compile(r'[A-Z][\w-]+( [A-Z][\w-]+)*(, [A-Z][\w-]+( [A-Z][\w-]+)*)*( and contributors)?: "[^"]{10,}",\s+'
+                      r'[^"\n]+? (19|20)\d\d,\s+(arXiv:\d{4}\.\d{4,5}|https?://\S+)\.$')
+EQUATION = re.compile(r'`[^`]*=[^`]*`')
+
+def test_every_registered_method_cites_its_paper_and_equation():
+    assert list(CAM_REGISTRY) == list(PAPERS) == list(CAM_METHODS)
+    for name, method in CAM_REGISTRY.items():
+        summary, blank, *rest = method.doc.splitlines()
+        assert summary and not blank, name
+        assert CITATION.search(method.doc) and PAPERS[name] in CITATION.search(method.doc)[0], name
+        assert EQUATION.search('\n'.join(rest)), name
+    # the batched methods' docs are their weight functions' docstrings
+    assert all(CAM_REGISTRY[n].doc == inspect.cleandoc(CAM_REGISTRY[n].weights.__doc__) for n in BATCHED)
+
+def test_each_method_is_registered_with_its_path():
+    assert {n: m.pgc for n, m in CAM_REGISTRY.items() if m.weights is not None} == BATCHED
+    assert {n: m.pgc for n, m in CAM_REGISTRY.items() if m.weights is None and not m.attention} == PGC_ONLY
+    assert [n for n, m in CAM_REGISTRY.items() if m.attention] == ['rollout', 'gradrollout']
+    assert dict(PGC_METHODS) == {**BATCHED, **PGC_ONLY}
+
+def test_the_batched_path_covers_exactly_the_registrys_batched_methods(resnet, monkeypatch):
+    "The names are derived from the registry, and `compute_cams` takes each method down the path its entry names"
+    assert FAST_METHODS == tuple(n for n, m in CAM_REGISTRY.items() if m.weights is not None) == tuple(BATCHED)
+    assert ATTENTION_METHODS == tuple(n for n, m in CAM_REGISTRY.items() if m.attention)
+    assert CAM_METHODS == tuple(CAM_REGISTRY)
+    class ReachedPgc(Exception): pass
+    def no_pgc(*args, **kwargs): raise ReachedPgc
+    weights_called = []
+    monkeypatch.setattr(cams, '_pgc_cams', no_pgc)
+    for name, m in CAM_REGISTRY.items():
+        if m.weights is not None:
+            recorded = lambda A, G, w=m.weights, n=name: weights_called.append(n) or w(A, G)
+            monkeypatch.setitem(CAM_REGISTRY, name, m._replace(weights=recorded))
+    x = torch.randn(2, 3, 64, 64)
+    for name, m in CAM_REGISTRY.items():
+        if m.attention: continue
+        if m.weights is not None:
+            assert compute_cams(resnet, x, name).cams.std() > 0.05 and weights_called[-1] == name
+            with pytest.raises(ReachedPgc): compute_cams(resnet, x, name, fast=False)
+        else:
+            with pytest.raises(ReachedPgc): compute_cams(resnet, x, name)
+    assert weights_called == list(BATCHED)
+
+@pytest.fixture
+def registry():
+    "The registry as it was, back after the test"
+    saved = dict(CAM_REGISTRY)
+    yield CAM_REGISTRY
+    CAM_REGISTRY.clear(); CAM_REGISTRY.update(saved)
+
+def by_hand(model, layer, x, weights):
+    "The map a weight function defines, from the activations and gradients of `layer` for the predicted classes"
+    acts = []
+    hook = layer.register_forward_hook(lambda mod, inp, out: acts.append(out))
+    logits = model(x); hook.remove()
+    (G,) = torch.autograd.grad(logits.gather(1, logits.argmax(1, keepdim=True)).sum(), acts[0])
+    return scale_cams(weights(acts[0].detach(), G).sum(1), x.shape[-2:])
+
+def test_a_method_of_your_own(resnet, registry):
+    "A registered weight function is a method like the others: the names and `compute_cams` accept it"
+    @cam_method('gradcam-positive')
+    def positive_weights(A, G):
+        "Grad-CAM from the positive gradients only: `w_k = 1/Z sum_ij ReLU(G_kij)`"
+        return G.clamp(min=0).mean((2, 3), keepdim=True) * A
+    assert CAM_METHODS[-1] == FAST_METHODS[-1] == 'gradcam-positive' and 'gradcam-positive' not in PGC_METHODS
+    assert CAM_METHODS == tuple(registry) and CAM_METHODS + ('x',) == tuple(registry) + ('x',)
+    x = torch.randn(2, 3, 64, 64)
+    ours, gradcam = compute_cams(resnet, x, 'gradcam-positive'), compute_cams(resnet, x, 'gradcam')
+    assert (ours.cams - by_hand(resnet, resnet.layer4, x, positive_weights)).abs().max() < 1e-5
+    assert (ours.cams - gradcam.cams).abs().max() > 0.05                           # not Grad-CAM's map
+    assert (compute_cams(resnet, x, 'gradcam-positive', fast=False).cams - ours.cams).abs().max() == 0   # no pgc class
+    assert compute_cams(resnet, x, 'gradcam-positive', smooth='aug+eigen').cams.std() > 0.05
+    with pytest.raises(ValueError, match=r"`name`='gradcam-positive' is registered already"):
+        register_cam_method('gradcam-positive', positive_weights)
+    # weights, not weighted activations
+    register_cam_method('gradcam-positive', lambda A, G: G.mean((2, 3)), replace=True)
+    with pytest.raises(ValueError, match=r"`method`='gradcam-positive': its weight function must return weighted "
+                                         r"activations of the activations' shape \(2, 512, 2, 2\), got \(2, 512\)"):
+        compute_cams(resnet, x, 'gradcam-positive')
+    del registry['gradcam-positive']
+    assert 'gradcam-positive' not in CAM_METHODS and 'gradcam-positive' not in FAST_METHODS
+    with pytest.raises(ValueError, match="`method` must be one of"): compute_cams(resnet, x, 'gradcam-positive')
+
+def test_the_callbacks_settings_check_takes_every_registered_method():
+    from proxy_attention.callback import check_settings
+    for name in CAM_METHODS: assert check_settings(method=name.upper()) == {'method': name}
+    with pytest.raises(ValueError, match=r"`method` must be one of 'gradcam', 'gradcam\+\+', .*; got 'cam'"):
+        check_settings(method='cam')
+
+def test_registration_errors(registry):
+    with pytest.raises(ValueError, match=r"`name` must be a non-empty lower-case string .*got 'GradCAM'"):
+        register_cam_method('GradCAM', lambda A, G: A)
+    with pytest.raises(ValueError, match=r"`name`='mine': give `weights`, `pgc` or both"): register_cam_method('mine')
+    with pytest.raises(ValueError, match=r"`weights` must be None or a function"):
+        register_cam_method('mine', 'gradcam')
+    with pytest.raises(ValueError, match=r"`pgc` must be None or a pytorch-grad-cam class"):
+        register_cam_method('mine', pgc='GradCAM')
+    assert list(registry) == list(PAPERS)
+
+def test_flat_sequential_target_layer():
+    "A flat `Sequential` whose last feature map comes from a ReLU (no block outputs it): the ReLU is the target"
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    assert find_target_layer(m, torch.rand(1, 3, 16, 16)).name == '3'
+    assert compute_cams(m, torch.rand(2, 3, 16, 16)).cams.shape == (2, 16, 16)

@@ -161,13 +161,18 @@ def main():
                               "stages first (the models are kept where they were trained)\n")
             from proxy_attention.questions import vit_agreement, agreement_summary, agreement_grid
             from proxy_attention.stats import markdown_table
-            df = vit_agreement(cnn, vit, arms=AGREE_ARMS)
+            from proxy_attention.experiments import read_results, final_rows
+            have = set(final_rows(read_results(cnn/'results.csv'))['arm'])
+            if 'baseline' not in have: p.exit(2, f"{p.prog}: error: {cnn} has no finished baseline yet\n")
+            agree_arms = tuple(x for x in AGREE_ARMS if x in have)   # as far as the canonical table has come
+            if missing := [x for x in AGREE_ARMS if x not in have]: print(f"not finished yet: {', '.join(missing)}")
+            df = vit_agreement(cnn, vit, arms=agree_arms)
             out.mkdir(parents=True, exist_ok=True)
             df.to_csv(out/'agreement.csv', index=False)
             s = agreement_summary(df)
             print(markdown_table(s[['arm', 'measure', 'n_seeds', 'mean', 'ci_low', 'ci_high', 'diff', 'diff_low',
                                     'diff_high', 'p_holm', 'verdict']].round(3)), flush=True)
-            agreement_grid(cnn, vit, arms=AGREE_ARMS, seed=0).plot(save='images/flowers12-agreement.png')
+            agreement_grid(cnn, vit, arms=agree_arms, seed=0).plot(save='images/flowers12-agreement.png')
         elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=seeds([3, 4]), explain=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
             compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=seeds(3), explain=CORE, n_explain=64,

@@ -50,6 +50,18 @@ def test_fast_path_agrees_with_pytorch_grad_cam(resnet, method):
     assert (fast.cams - slow.cams).abs().max() < 1e-3
     assert fast.cams.std() > 0.05   # not trivially constant maps
 
+@pytest.mark.parametrize('method', FAST_METHODS)
+def test_fast_path_agrees_with_pytorch_grad_cam_inside_the_network(resnet, method):
+    "At `layer3` the gradient varies over positions (at `layer4` it is the head's weight everywhere: most methods agree)"
+    torch.manual_seed(0)
+    x, targets = torch.randn(3, 3, 64, 64), torch.tensor([1, 2, 3])
+    fast, slow = (compute_cams(resnet, x, method, targets=targets, layer='layer3', fast=f) for f in (True, False))
+    assert (fast.cams - slow.cams).abs().max() < 1e-3
+    # it tells the methods apart; `layer3` ends in a ReLU, so `A >= 0` and ReLU(G) * A = ReLU(G * A)
+    same = {'layercam', 'gradcamelementwise'}
+    for other in [m for m in FAST_METHODS if m != method and {m, method} != same]:
+        assert (fast.cams - compute_cams(resnet, x, other, targets=targets, layer='layer3').cams).abs().max() > 0.05
+
 def test_explained_class_matters(resnet):
     x = torch.randn(2, 3, 64, 64)
     a, b = compute_cams(resnet, x, 'gradcam', targets=torch.tensor([0, 0])), compute_cams(resnet, x, 'gradcam', targets=torch.tensor([5, 5]))

@@ -5,9 +5,11 @@
 # %% ../nbs/03_callback.ipynb #4f8e9002
 from __future__ import annotations
 import inspect, math, time, warnings
+from typing import Callable, NamedTuple
 import torch, torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch, store_attr
+from fastcore.docments import docments
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
 from fastai.callback.mixup import MixHandler
@@ -19,8 +21,8 @@ from .trackers import log_proxy_step
 from .pixels import PixelSpace, unwrap_model, all_ranks_sum, is_rank0
 
 # %% auto #0
-__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'SOURCES', 'PLACES', 'check_settings', 'ProxyAttention', 'unfed_note',
-           'shifted_maps', 'flat_cams_message']
+__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'SOURCES', 'PLACES', 'KNOBS', 'SETTINGS', 'Setting', 'check_settings',
+           'ProxyAttention', 'unfed_note', 'shifted_maps', 'flat_cams_message']
 
 # %% ../nbs/03_callback.ipynb #f42d9664
 MODES, POOLS, EXPLAIN = ('replace', 'add'), ('keep', 'replace'), ('pred', 'label')
@@ -38,20 +40,32 @@ def _check_layer(name, value):
         raise ValueError(f"`{name}` must be None, a module name or a module, got {value!r}")
     return value
 
-_choice = lambda options: lambda n, v: check_choice(n, v, options)
-_SETTINGS = dict(threshold=check_fraction, weight=check_fraction, subset=check_fraction, source=_choice(SOURCES),
-                 method=_choice(CAM_METHODS), replacement=_choice(REPLACEMENTS),
-                 smooth=lambda n, v: v if v is None else check_choice(n, v, SMOOTHINGS), place=_choice(PLACES),
-                 schedule=lambda n, v: check_schedule(v), feed=_choice(FEEDS), max_images=_check_max_images,
-                 mode=_choice(MODES), pool=_choice(POOLS), explain=_choice(EXPLAIN), layer=_check_layer)
+class Setting(NamedTuple):
+    "A setting of `ProxyAttention`: its check, its choices, and its default and doc as the signature says them"
+    name:str
+    check:Callable # `check(name, value)`: the value normalized, or a `ValueError` naming the setting, value and choices
+    choices:tuple|None # The values a choice setting accepts; `None` for the others
+    default:object # `ProxyAttention`'s default
+    doc:str # Its docment
+    knob:bool # One of `KNOBS`
+
+# the settings a user tunes: the command line's flags, `sweep`'s parameters, `tune`'s search space and `ProxyTuner`'s
+# controls; the others say how the method runs (how many images at most, mode, pool, class explained, layer)
+KNOBS = ('threshold', 'weight', 'subset', 'source', 'method', 'smooth', 'place', 'replacement', 'schedule', 'feed')
+
+# a tuple: a choice among its values; a function: the check itself
+_CHECKS = dict(threshold=check_fraction, weight=check_fraction, subset=check_fraction, source=SOURCES,
+               method=CAM_METHODS, smooth=(None, *SMOOTHINGS), place=PLACES, replacement=REPLACEMENTS,
+               schedule=lambda n, v: check_schedule(v), feed=FEEDS, max_images=_check_max_images, mode=MODES,
+               pool=POOLS, explain=EXPLAIN, layer=_check_layer)
 
 def check_settings(**settings) -> dict:
     "`ProxyAttention` settings checked and normalized; each error names the setting, the value and what is accepted"
-    unknown = sorted(set(settings) - set(_SETTINGS))
+    unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
         raise ValueError(f"unknown proxy-attention setting(s) {', '.join(unknown)}; the settings are "
-                         f"{', '.join(_SETTINGS)}")
-    return {k: _SETTINGS[k](k, v) for k, v in settings.items()}
+                         f"{', '.join(SETTINGS)}")
+    return {k: SETTINGS[k].check(k, v) for k, v in settings.items()}
 
 class ProxyAttention(Callback):
     "Make proxy images from the training mistakes (or `source`) with a CAM of the current model, and train on them"
@@ -88,7 +102,7 @@ class ProxyAttention(Callback):
                  verbose:bool=True, # Report each proxy step in the progress output
                 ):
         store_attr()
-        self.__dict__.update(check_settings(**{k: getattr(self, k) for k in _SETTINGS}))
+        self.__dict__.update(check_settings(**{k: getattr(self, k) for k in SETTINGS}))
         self.history, self.seen = [], []
         self._pending = self.collecting = False
         super().__init__()
@@ -105,6 +119,18 @@ class ProxyAttention(Callback):
         args = [f"{p.name}={getattr(self, p.name)!r}" for p in params
                 if p.name not in ('verbose', 'n_preview') and getattr(self, p.name) != p.default]
         return f"{type(self).__name__}({', '.join(args)})"
+
+def _settings_table() -> dict:
+    "`SETTINGS`: each setting's check and choices from `_CHECKS`, its default and doc from `ProxyAttention`'s signature"
+    params, docs = inspect.signature(ProxyAttention).parameters, docments(ProxyAttention)
+    def row(name, check):
+        choices = None if callable(check) else tuple(check)
+        return Setting(name, check if choices is None else lambda n, v: check_choice(n, v, choices), choices,
+                       params[name].default, docs[name], name in KNOBS)
+    return {k: row(k, c) for k, c in _CHECKS.items()}
+
+SETTINGS = _settings_table()
+
 
 # %% ../nbs/03_callback.ipynb #b33b6c80
 @patch

@@ -4,7 +4,8 @@
 
 # %% ../nbs/04_cli.ipynb #df568ed4
 from __future__ import annotations
-import difflib, functools, re, sys, warnings
+import ast, difflib, functools, inspect, io, re, sys, tokenize, warnings
+from importlib.util import find_spec
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated
@@ -15,8 +16,9 @@ except ImportError: Param = None          # fastcore 2.x declares arguments with
 from .folders import BUILT_IN_DATASETS, URL_DATASET_NAMES, check_folder, check_batch_size
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PROXY_FLAGS', 'COMMAND_FLAGS', 'DATA_FLAGS', 'MIN_SIZE', 'MIN_VALUES', 'WHY_MIN', 'OUT', 'DIGITS',
-           'check_command_line', 'check_args', 'main', 'unknown_option', 'run_script', 'cli']
+__all__ = ['COMMANDS', 'KNOB_PARAMETERS', 'PROXY_FLAGS', 'COMMAND_FLAGS', 'DATA_FLAGS', 'MIN_SIZE', 'MIN_VALUES', 'WHY_MIN',
+           'OUT', 'DIGITS', 'knob_parameters', 'check_command_line', 'check_args', 'main', 'unknown_option',
+           'run_script', 'cli']
 
 # %% ../nbs/04_cli.ipynb #189195ed
 def _list_arg(s:str|None) -> list:
@@ -35,8 +37,28 @@ def _seeds_arg(text) -> int|list:
     return seeds
 
 def _and(names) -> str: return ', '.join(names[:-1]) + ' and ' + names[-1] if len(names) > 1 else names[0]
-PROXY_FLAGS = ('schedule', 'threshold', 'weight', 'subset', 'method', 'replacement', 'feed', 'smooth', 'source',
-               'place')
+def knob_parameters() -> dict:
+    "`{name: (type, default, doc)}` of `ProxyAttention`'s `KNOBS`, read from its source: torch is not imported yet"
+    text = Path(find_spec('proxy_attention.callback').origin).read_text()   # found, not imported
+    tree = ast.parse(text)
+    knobs = next(ast.literal_eval(n.value) for n in tree.body
+                 if isinstance(n, ast.Assign) and [getattr(t, 'id', None) for t in n.targets] == ['KNOBS'])
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == 'ProxyAttention')
+    args = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == '__init__').args
+    defaults = dict(zip([a.arg for a in args.args][-len(args.defaults):], args.defaults))
+    comments = {t.start[0]: t.string.lstrip('#').strip() for t in tokenize.generate_tokens(io.StringIO(text).readline)
+                if t.type == tokenize.COMMENT}
+    lines = {a.lineno for a in args.args}
+    def doc(line):   # as fastcore's docments: the comment on the line, else the comment lines just above it
+        if line in comments: return comments[line]
+        above = []
+        while line - 1 in comments and line - 1 not in lines: line -= 1; above.insert(0, comments[line])
+        return '\n'.join(above)
+    typed = lambda a: float if a.annotation is not None and ast.unparse(a.annotation) == 'float' else str
+    return {a.arg: (typed(a), ast.literal_eval(defaults[a.arg]), doc(a.lineno)) for a in args.args if a.arg in knobs}
+
+KNOB_PARAMETERS = knob_parameters()
+PROXY_FLAGS = tuple(KNOB_PARAMETERS)   # `ProxyAttention`'s `KNOBS`, one flag each
 # a flag a command or a dataset does not use is an error there, never a silent no-op
 COMMAND_FLAGS = dict(seed=('run', 'tune'), seeds=('compare', 'sweep'), arms=('compare',),
                      out=('compare', 'sweep', 'tune'),
@@ -132,13 +154,7 @@ def check_args(a:dict, # `main`'s arguments
         if objective not in lib.OBJECTIVES:
             raise ValueError(f"--objective must be one of {', '.join(lib.OBJECTIVES)}; got {objective!r}")
         storage = a['storage'] or 'sqlite:///results/tune.db'
-        if '://' not in storage and not storage.endswith(('.log', '.journal')):
-            raise ValueError(f"--storage {storage!r} is neither a database URL (sqlite:///results/tune.db, "
-                             "postgresql://...) nor a journal file (.log, .journal)")
-        lib.check_storage(storage)   # its database driver installed, before anything is loaded
-        # a file of the storage (SQLite, journal) never in the dataset; a server's URL names none
-        if '://' not in storage or storage.startswith('sqlite:///'):
-            lib.check_out(storage.split(':///')[-1], data, 'storage')
+        lib.check_storage(storage, data)   # a URL or a journal file, its driver installed, its file not in the dataset
         return dict(job, seed=a['seed'] or 0, trials=a['trials'] or 30, workers=a['workers'] or 1, storage=storage,
                     study=a['study'],
                     objective=objective, out=str(lib.check_out(a['out'] or 'results/tune', data)))
@@ -234,7 +250,20 @@ def _arg(help:str, type_, **kwargs):
     "A `call_parse` argument with argparse options, for fastcore 1.x (`Param`) and 2.x (`Annotated`) alike"
     return Param(help, type_, **kwargs) if Param is not None else Annotated[type_, help, kwargs]
 
+def _with_knob_flags(f):
+    "`f` (`main`) with a flag per knob in its signature after `seed`: typed, documented and defaulted as the callback"
+    def flag(name, typ, default, doc):
+        shown = 'none' if default is None else ','.join(map(str, default)) if isinstance(default, list) else default
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                 annotation=_arg(f"{doc} (default {shown})", typ))
+    ps = [p.replace(kind=p.KEYWORD_ONLY) if p.name != 'command' else p for p in inspect.signature(f).parameters.values()
+          if p.kind != p.VAR_KEYWORD]
+    i = [p.name for p in ps].index('seed') + 1
+    f.__signature__ = inspect.Signature(ps[:i] + [flag(k, *v) for k, v in KNOB_PARAMETERS.items()] + ps[i:])
+    return f
+
 @call_parse
+@_with_knob_flags
 def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 'compare': arms over seeds; 'sweep': "
                       "one proxy setting at several values vs the baseline; 'tune': an Optuna study of the proxy "
                       "settings", str, opt=False, nargs='?', choices=list(COMMANDS))='run',
@@ -245,20 +274,6 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          bs:int=64, # Batch size
          lr:float=2e-3, # Maximum learning rate of the one-cycle schedule
          seed:int=None, # run: seed of the split, the weights, the batch order and the proxy selection (default 42)
-         # Proxy schedule: '5,p,9,p,4' or an int k (every k epochs); default: the thesis schedule scaled to --epochs
-         schedule:str=None,
-         threshold:float=None, # CAM value above which pixels are down-weighted (default 0.85)
-         weight:float=None, # Down-weighting strength of 'blend' (default 0.1)
-         subset:float=None, # Share of the wrong images turned into proxy images (default 0.2)
-         method:str=None, # CAM method (default gradcam++); the randomcam arm keeps its random maps
-         replacement:str=None, # blend (default), mean, max, min, halfmax or zero
-         # proxy_epochs (default, the thesis's): proxy images only in later proxy epochs; every_epoch: in every epoch
-         # after they are made
-         feed:str=None,
-         # Smoothed maps: aug (test-time flips and scalings) or eigen (first principal component); default none
-         smooth:str=None,
-         source:str=None, # Images a proxy step draws from: wrong (default, the thesis), right or all
-         place:str=None, # Where a map darkens: cam (default: where it points) or random (the map moved: a control)
          pretrained:bool=False, # Start from pretrained weights (needs a download)
          # compare/sweep: a count n (seeds 0..n-1, default 3) or a list (3,4); each seed sets the split or subset, the
          # weights and the batch order
@@ -269,8 +284,7 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          arms:str=None,
          # compare/sweep: folder of results.csv, appended, finished runs skipped (default proxy-attention-runs)
          out:str=None,
-         # sweep: the setting to vary (schedule, threshold, weight, subset, replacement, method, feed, smooth, source)
-         param:str=None,
+         param:_arg(f"sweep: the setting to vary ({', '.join(PROXY_FLAGS)})", str)=None,
          values:str=None, # sweep: its values, '0.5,0.85' (schedules: '5,p,4|2', separated by '|')
          # compare: explainability metrics of the baseline and proxy-pipeline models into out/explain.csv
          explain:bool=False,
@@ -297,9 +311,12 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          # treatment (the library's `rerun_drifted`)
          retrain:bool=False,
          verbose:bool=False, # Show third-party warnings (torch, timm, fastai), hidden by default
+         **knobs # A flag per `ProxyAttention` knob (`PROXY_FLAGS`)
         ):
     "Proxy Attention: a baseline vs proxy attention (`run`), arms over seeds (`compare`), a setting swept (`sweep`)"
     args, before = dict(locals()), None
+    if unknown := set(knobs) - set(PROXY_FLAGS): raise TypeError(f"main() got unknown arguments {sorted(unknown)}")
+    args.pop('knobs'); args.update({k: knobs.get(k) for k in PROXY_FLAGS})
     # the flags and the data folder first, in about a second: torch, timm and fastai are not imported yet
     try: job = check_command_line(args)
     except (ValueError, FileNotFoundError) as e: return _refuse(e, args)

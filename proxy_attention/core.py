@@ -22,8 +22,9 @@ def check_fraction(name:str, value) -> float:
     if not ok: raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}")
     return float(value)
 
-def check_choice(name:str, value, choices) -> str:
-    "Return `value` if it is one of `choices`, else raise a `ValueError` listing them"
+def check_choice(name:str, value, choices) -> str|None:
+    "Return `value` (lower case) if it is one of `choices` (which may hold `None`), else a `ValueError` listing them"
+    if value is None and None in choices: return None
     if not isinstance(value, str) or value.lower() not in choices:
         raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value.lower()
@@ -50,10 +51,11 @@ def flags_to_schedule(flags) -> list:
 
 # %% ../nbs/00_core.ipynb #2e2df6c3
 def check_schedule(schedule):
-    "`schedule` in normal form: `None`, an int >= 1, or a list of ints >= 0 and `'p'`"
-    if isinstance(schedule, str):
-        s = schedule.strip()
-        schedule = int(s) if s.isdigit() else [int(t) if t.isdigit() else t for t in s.replace(',', ' ').split()]
+    "`schedule` in normal form: `None`, an int >= 1, or a list of ints >= 0 and `'p'`; text as typed is read too"
+    if isinstance(schedule, str):   # '5,p,9,p,4', "[5, 'p', 4]", '3', or '' (the default)
+        s = schedule.strip().strip('[]()').strip()
+        toks = [t.strip('\'"') for t in s.replace(',', ' ').split()]
+        schedule = None if not s else int(s) if s.isdigit() else [int(t) if t.isdigit() else t for t in toks]
     if schedule is None: return None
     if isinstance(schedule, numbers.Integral) and not isinstance(schedule, bool):
         if schedule < 1:

@@ -11,40 +11,29 @@ import numpy as np, pandas as pd, torch
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixUp, CutMix
 from fastprogress.fastprogress import master_bar
-from .callback import ProxyAttention, check_settings
+from .callback import ProxyAttention, check_settings, KNOBS, SETTINGS
 from .core import check_choice
 from .data import get_dls
 from .training import (train_arm, make_learner, proxy_settings, bars_readable, EpochLog, first_fed_epoch,
-                                      run_environment, ENV_COLS)
+                                      run_environment, ENV_COLS, epoch_values)
+from .storage import (CONFIG_COLS, RUN_COLS, LATER_COLS, RESULT_COLS, STR_COLS, code_commit, locked,
+                                     read_csv, read_results, write_atomic, append_rows, run_key, final_accuracies,
+                                     finished_runs, drop_rows, unfinished_runs, check_out, PROXY_ARMS, ARMS,
+                                     DEFAULT_ARMS, setting_text, run_label, run_settings, run_name, arm_settings)
+from .reporting import (final_rows, PAIR_COLS, pair_check, drift_note, summarize, format_summary,
+                                       summary_table, vs_defaults, epochs_to_reach, plot_curves, seeds_text,
+                                       plot_compare, default_label, plot_sweep, plot_forest)
 from .stats import t_interval, holm, paired_p, holm_verdict
 from .metrics import explain_learner, fixed_images
 from .viz import compare_grid, save_figure
 
 # %% auto #0
-__all__ = ['PROXY_ARMS', 'ARMS', 'DEFAULT_ARMS', 'SWEEP_PARAMS', 'CONFIG_COLS', 'RUN_COLS', 'LATER_COLS', 'RESULT_COLS',
-           'PAIR_COLS', 'arm_callbacks', 'data_options', 'run_label', 'EpochTimer', 'code_commit', 'locked',
-           'read_results', 'append_rows', 'final_accuracies', 'finished_runs', 'drop_rows', 'unfinished_runs',
-           'check_out', 'callback_settings', 'settings_difference', 'save_weights', 'load_weights', 'check_seeds',
-           'claim_group', 'finished_runs_explain', 'compare_plan', 'unfed_runs', 'compare', 'sweep_plan', 'sweep',
-           'final_rows', 'pair_check', 'drift_note', 'summarize', 'format_summary', 'summary_table', 'vs_defaults',
-           'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep', 'plot_forest']
+__all__ = ['SWEEP_PARAMS', 'arm_callbacks', 'data_options', 'EpochTimer', 'callback_settings', 'settings_difference',
+           'save_weights', 'load_weights', 'check_seeds', 'claim_group', 'finished_runs_explain', 'compare_plan',
+           'unfed_runs', 'compare', 'sweep_plan', 'sweep']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
-# the arms of the proxy pipeline and the setting each fixes: the thesis's feed and every-epoch feeding, random maps (is
-# it the CAM, or any mask?), replay (the mistakes fed again unchanged: is it the darkening?), the map at a random
-# place (the same amount darkened: is it where?), proxies of the right answers or of any image (is it the mistakes?)
-PROXY_ARMS = {'proxy': {}, 'thesisfeed': dict(feed='proxy_epochs'), 'everyepoch': dict(feed='every_epoch'),
-              'randomcam': dict(method='randomcam'), 'replay': dict(weight=0.0, replacement='blend'),
-              'randomplace': dict(place='random'), 'rightsource': dict(source='right'), 'allsource': dict(source='all')}
-ARMS = ('baseline', *PROXY_ARMS, 'mixup', 'cutmix')
-DEFAULT_ARMS = ('baseline', 'proxy', 'mixup', 'cutmix')
-SWEEP_PARAMS = ('schedule', 'threshold', 'weight', 'subset', 'replacement', 'method', 'feed', 'smooth', 'source')
-CONFIG_COLS = ['data', 'arch', 'epochs', 'size', 'bs', 'lr', 'pretrained', 'data_options']
-RUN_COLS = CONFIG_COLS + ['arm', 'param', 'setting', 'seed']
-# the columns after `commit` came later: a results file from before them gets them, empty in its older rows
-LATER_COLS = ('fed_images', 'fork', 'callback_settings', 'weights', *ENV_COLS)
-RESULT_COLS = RUN_COLS + ['epoch', 'train_loss', 'valid_loss', 'accuracy', 'seconds', 'proxy_images',
-                          'callback', 'commit', *LATER_COLS]
+SWEEP_PARAMS = KNOBS   # every setting a user tunes
 
 def arm_callbacks(arm:str, # One of `ARMS`
                   seed:int=42, # Seed of the proxy-attention arm's choices
@@ -64,22 +53,9 @@ def data_options(**kwargs) -> str:
     "The loader options of a run (e.g. a subset) as one sortable CSV field: `'n_train=10000;n_valid=2000'`"
     return ';'.join(f"{k}={v}" for k, v in sorted(kwargs.items()) if v is not None) or 'none'
 
-# schedules as typed: 1,p,2
-def _setting_text(v) -> str: return ','.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+# the names scripts that read results have imported from here
+_settings_of, _run_name = run_settings, run_name
 
-def run_label(settings:dict # A run's settings that differ from the defaults, as `proxy_settings` returns them
-             ) -> tuple:
-    "The `param` and `setting` fields of a run"
-    if not settings: return 'none', 'default'
-    return ';'.join(settings), ';'.join(map(_setting_text, settings.values()))
-
-def _settings_of(param, setting) -> dict:
-    return {} if str(param) == 'none' else dict(zip(str(param).split(';'), str(setting).split(';')))
-def _run_name(arm, param, setting) -> str:
-    return ' '.join([arm] + [f"{k}={v}" for k, v in _settings_of(param, setting).items()])
-def _arm_settings(arm, settings:dict) -> dict:
-    "The settings that reach `arm`: all but the one it fixes for a proxy arm, none for the others"
-    return {k: v for k, v in settings.items() if k not in PROXY_ARMS[arm]} if arm in PROXY_ARMS else {}
 
 # %% ../nbs/07_experiments.ipynb #334318e0
 class EpochTimer(Callback):
@@ -88,132 +64,7 @@ class EpochTimer(Callback):
     def before_fit(self): self.start, self.times = time.perf_counter(), []
     def after_epoch(self): self.times.append(round(time.perf_counter() - self.start, 2))
 
-# %% ../nbs/07_experiments.ipynb #146136e9
-def code_commit(path=None # A file of the package (default: the one `ProxyAttention` comes from)
-               ) -> str:
-    "The library's git commit (`git rev-parse --short HEAD`), '+dirty' if tracked files changed, 'unknown' outside git"
-    pkg = Path(path or inspect.getfile(ProxyAttention)).resolve().parent
-    def git(*args): return subprocess.run(['git', '-C', str(pkg), *args], capture_output=True, text=True, timeout=60)
-    try:
-        # not tracked, e.g. installed into a venv inside some checkout
-        if not git('ls-files', '--', '.').stdout.strip(): return 'unknown'
-        head, dirty = git('rev-parse', '--short', 'HEAD'), git('status', '--porcelain', '--untracked-files=no', '--',
-                                                               '.').stdout.strip()
-    except (OSError, subprocess.SubprocessError): return 'unknown'
-    return 'unknown' if head.returncode else head.stdout.strip() + ('+dirty' if dirty else '')
-
-_STR_COLS = {'param': str, 'setting': str, 'data_options': str, 'arm': str, 'commit': str, 'callback_settings': str,
-             'weights': str, 'torch': str, 'fastai': str, 'timm': str, 'device': str, 'deterministic': str, 'cpu': str}
-
-@contextmanager
-def locked(path):
-    "An exclusive lock on `path` (a hidden `.lock` file beside it) between processes, e.g. workers filling one folder"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f'.{path.name}.lock'), 'a') as f:
-        try: import fcntl
-        except ImportError: fcntl = None   # Windows: one process per folder
-        if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally:
-            if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
-
-def _read_csv(path) -> pd.DataFrame:
-    "A results CSV as written, without a last line cut off by a kill during its write"
-    text = Path(path).read_text()
-    if text and not text.endswith('\n'): text = text[:text.rfind('\n') + 1]   # a row cut off mid-write
-    if not text.strip(): return pd.DataFrame()
-    return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[''],
-                       dtype={k: v for k, v in _STR_COLS.items()})
-
-def read_results(path) -> pd.DataFrame:
-    "The result rows in the CSV at `path` (none yet: an empty frame with the columns; a column it predates reads NaN)"
-    path = Path(path)
-    if not path.exists() or path.stat().st_size == 0: return pd.DataFrame(columns=RESULT_COLS)
-    df = _read_csv(path)
-    if not len(df.columns): return pd.DataFrame(columns=RESULT_COLS)
-    for c in ('commit', *LATER_COLS):
-        if c not in df.columns: df[c] = np.nan
-    return df
-
-def _write_atomic(df:pd.DataFrame, path:Path):
-    "Replace `path` by `df` in one rename: a kill leaves the old file or the new, never half of one"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-_warned = set()
-
-def append_rows(rows:list, path,
-                # Columns an existing file may predate: the file gets them (empty in its older rows), with one warning
-                optional=('commit', *LATER_COLS, 'deletion_auc', 'insertion_auc')
-               ) -> Path:
-    "Append `rows` (dicts) to the CSV at `path` in one write under a lock; header only when new; never overwrites rows"
-    path = Path(path)
-    df = pd.DataFrame(rows)
-    with locked(path):
-        if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b'\n'):
-            _write_atomic(_read_csv(path), path)   # a row cut off by a kill mid-write goes, or the next would join it
-        new = not path.exists() or path.stat().st_size == 0
-        if not new:
-            cols = list(pd.read_csv(path, nrows=0).columns)
-            missing = [c for c in df.columns if c not in cols]
-            if set(missing) - set(optional):
-                raise ValueError(f"{path} has columns {cols}; these rows add {sorted(set(missing) - set(optional))}: "
-                                 "write them to another file")
-            if missing:
-                if path.resolve() not in _warned:
-                    _warned.add(path.resolve())
-                    warnings.warn(f"{path} predates the {', '.join(missing)} column(s): added, empty in its older rows")
-                old = _read_csv(path)
-                _write_atomic(old.reindex(columns=cols + missing), path)
-                cols += missing
-            df = df.reindex(columns=cols)
-        text = df.to_csv(header=new, index=False)
-        # one write of whole lines: a reader under the lock never sees half a run
-        with open(path, 'a') as f: f.write(text)
-    return path
-
-def _key(d) -> tuple: return tuple(str(d[c]) for c in RUN_COLS)
-
-def final_accuracies(path) -> dict:
-    "The final accuracy of each run in the CSV at `path` that reached its last epoch, by key (`RUN_COLS` as strings)"
-    df = read_results(path)
-    if not len(df): return {}
-    done = df[df['epoch'].astype(int) == df['epochs'].astype(int) - 1]
-    return {_key(r): float(r['accuracy']) for _, r in done.iterrows()}
-
-def finished_runs(path) -> set:
-    "Keys (`RUN_COLS` as strings) of the runs in the CSV at `path` that reached their last epoch"
-    return set(final_accuracies(path))
-
-def drop_rows(path, keys:set, why:str='') -> int:
-    "Remove every row of the runs `keys` from the CSV at `path` (one atomic rewrite under the lock); how many"
-    path = Path(path)
-    if not keys or not path.exists(): return 0
-    with locked(path):
-        df = _read_csv(path)
-        if not len(df): return 0
-        gone = np.array([_key(r) in keys for _, r in df.iterrows()], dtype=bool)
-        if gone.any(): _write_atomic(df[~gone], path)
-    return int(gone.sum())
-
-def unfinished_runs(path) -> set:
-    "Keys of the runs in the CSV at `path` with rows but not their last epoch (a write cut off by a kill)"
-    df = read_results(path)
-    if not len(df): return set()
-    return {_key(r) for _, r in df.iterrows()} - finished_runs(path)
-
-
 # %% ../nbs/07_experiments.ipynb #b5a96ceb
-def check_out(out, data, name:str='out') -> Path:
-    "`out` resolved, if it is not the dataset folder `data` or inside it: results never go into a dataset"
-    out = Path(out).resolve()
-    if Path(str(data)).is_dir() and (out == Path(data).resolve() or Path(data).resolve() in out.parents):
-        raise ValueError(f"`{name}`={str(out)!r} is inside the dataset folder {data!r}; results never go into a "
-                         "dataset: choose another folder")
-    return out
-
 def _jsonable(v):
     return v if v is None or isinstance(v, (bool, int, float, str, list)) else repr(v)
 
@@ -277,11 +128,11 @@ def _fit_run(dls, cfg:dict, arm:str, param:str, setting:str, seed:int, cbs:list,
         # (ProxyAttention itself warns about flat CAMs)
         for h in getattr(cb, 'history', []): made[h['epoch']] = made.get(h['epoch'], 0) + h['made']
         for i, n in enumerate(getattr(cb, 'seen', [])): fed[i] = fed.get(i, 0) + n
-    rows = [dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, epoch=i, train_loss=float(v[0]),
-                 valid_loss=float(v[1]), accuracy=float(v[2]), seconds=seconds[i], proxy_images=made.get(i, 0),
+    rows = [dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, epoch=i, train_loss=v['train_loss'],
+                 valid_loss=v['valid_loss'], accuracy=v['accuracy'], seconds=seconds[i], proxy_images=made.get(i, 0),
                  fed_images=fed.get(i, 0), fork=k, callback=' '.join(map(repr, cbs)) or 'none',
                  callback_settings=callback_settings(cbs), commit=commit, **(env or {}))
-            for i, v in enumerate(learn.recorder.values)]
+            for i, v in enumerate(epoch_values(learn))]
     return learn, rows
 
 
@@ -342,7 +193,7 @@ def _check_resume(csv:Path, todo_or_done:list):
     "Refuse, before any work, to resume runs recorded with other settings than asked (other defaults of their day)"
     df = read_results(csv)
     if not len(df) or df['callback_settings'].isna().all(): return
-    recorded = {_key(r): r['callback_settings'] for _, r in df.iterrows() if isinstance(r['callback_settings'], str)}
+    recorded = {run_key(r): r['callback_settings'] for _, r in df.iterrows() if isinstance(r['callback_settings'], str)}
     for key, name, planned in todo_or_done:
         if key in recorded and (diff := settings_difference(recorded[key], planned)):
             raise ValueError(f"{csv} holds {name} made with other settings than asked ({diff}): resuming would mix "
@@ -357,7 +208,7 @@ def _drifted_keys(csv:Path, cfg:dict) -> set:
     seeds = set(pc.loc[mine(pc) & (pc['status'] == 'drifted'), 'seed'].astype(int))
     rows = df[mine(df) & df['seed'].astype(int).isin(seeds) &
               ((df['arm'] == 'baseline') | df['callback'].astype(str).str.startswith('ProxyAttention'))]
-    return {_key(r) for _, r in rows.iterrows()}
+    return {run_key(r) for _, r in rows.iterrows()}
 
 def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
               # `compare`'s arguments of the same names
@@ -374,9 +225,10 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
                lr=float(lr), pretrained=bool(pretrained),
                data_options=data_options(**{k: v for k, v in dls_kwargs.items() if k != 'num_workers'}))
     plan = list({p[:3]: p for p in plan}.values())   # a run planned twice is trained once
-    runs = [(seed, arm, param, setting, make_cbs, _key(dict(**cfg, arm=arm, param=param, setting=setting, seed=seed)))
+    runs = [(seed, arm, param, setting, make_cbs,
+             run_key(dict(**cfg, arm=arm, param=param, setting=setting, seed=seed)))
             for seed in seeds for arm, param, setting, make_cbs in plan]
-    _check_resume(csv, [(key, f"{_run_name(a, p, s)} seed {seed}", callback_settings(mk(seed)))
+    _check_resume(csv, [(key, f"{run_name(a, p, s)} seed {seed}", callback_settings(mk(seed)))
                         for seed, a, p, s, mk, key in runs])
     if gone := unfinished_runs(csv):   # a write cut off by a kill: those runs are trained again, whole
         print(f"{drop_rows(csv, gone)} rows of {len(gone)} unfinished run(s) removed from {csv}: trained again",
@@ -420,13 +272,13 @@ def _run_plan(plan:list, # (arm, param, setting, callbacks-maker) tuples
               "not waited for", flush=True)
     res = read_results(csv)
     keys = {r[-1] for r in runs}
-    return res.loc[np.array([_key(r) in keys for _, r in res.iterrows()], dtype=bool)].reset_index(drop=True)
+    return res.loc[np.array([run_key(r) in keys for _, r in res.iterrows()], dtype=bool)].reset_index(drop=True)
 
 def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, csv, ecsv, commit, explain, n_explain,
                grid, mb, log, bars, grid_learners, fork=True):
     "One seed's runs: the baseline with its arms riding along, each arm trained on from its fork, then the others"
     dls = get_dls(data, size=size, bs=bs, seed=seed, **dls_kwargs)
-    base_key = _key(dict(**cfg, arm='baseline', param='none', setting='default', seed=seed))
+    base_key = run_key(dict(**cfg, arm='baseline', param='none', setting='default', seed=seed))
     in_plan = fork and (any(it[4] == base_key for it in items) or base_key in done)
     forks = {}   # run id -> (key, fork epoch) of the runs forked from the baseline
     for arm, param, setting, make_cbs, key, _ in items:
@@ -447,10 +299,11 @@ def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, 
                              forks={rid: (make_of[key](seed), k) for rid, (key, k) in missing.items()}, save=save,
                              forks_only=True)
         rec = read_results(csv)
-        rec = rec[np.array([_key(r) == base_key for _, r in rec.iterrows()], dtype=bool)].sort_values('epoch')
+        rec = rec[np.array([run_key(r) == base_key for _, r in rec.iterrows()], dtype=bool)].sort_values('epoch')
         upto = max(k for _, k in missing.values())
         # the same losses and accuracy, as the pair check asks
-        same = [list(a) == b for a, b in zip(rec[list(PAIR_COLS)].values.tolist()[:upto], again['values'][:upto])]
+        same = [list(a) == [v[c] for c in PAIR_COLS]
+                for a, v in zip(rec[list(PAIR_COLS)].values.tolist()[:upto], again['values'][:upto])]
         if not all(same):
             for rid in missing: path_of(rid).unlink(missing_ok=True); forks.pop(rid)
             warnings.warn(f"seed {seed}: the recorded baseline in {csv} is not reproduced here (epoch "
@@ -458,7 +311,7 @@ def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, 
                           "their pair check will tell; `rerun_drifted=True` trains the seed's pairs again")
     order = sorted(items, key=lambda it: it[4] != base_key)   # the baseline first: its forks come from it
     for arm, param, setting, make_cbs, key, need_explain in order:
-        name = f"{_run_name(arm, param, setting)} seed {seed}"
+        name = f"{run_name(arm, param, setting)} seed {seed}"
         if bars: mb.main_bar.comment = name
         if log: log.label = name
         learn, rows = None, None
@@ -476,7 +329,7 @@ def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, 
             if bars: mb.write(f"{name}: accuracy {rows[-1]['accuracy']:.4f} ({rows[-1]['seconds']}s)")
         if need_explain:
             rec = read_results(csv)
-            weights = rec.loc[np.array([_key(r) == key for _, r in rec.iterrows()], dtype=bool), 'weights'].iloc[-1]
+            weights = rec.loc[np.array([run_key(r) == key for _, r in rec.iterrows()], dtype=bool), 'weights'].iloc[-1]
             if learn is None:   # explained from its recorded weights, never from a model trained again
                 learn = load_weights(make_learner(dls, cfg['arch'], False, seed), out, weights)
             if learn is None:
@@ -501,8 +354,8 @@ def finished_runs_explain(path) -> set:
     "(run key, map method) of the explainability metrics in the CSV at `path`"
     path = Path(path)
     if not path.exists(): return set()
-    df = pd.read_csv(path, keep_default_na=False, na_values=[''], dtype=_STR_COLS)
-    return {(_key(r), r['method']) for _, r in df.iterrows()}
+    df = pd.read_csv(path, keep_default_na=False, na_values=[''], dtype=STR_COLS)
+    return {(run_key(r), r['method']) for _, r in df.iterrows()}
 
 
 # %% ../nbs/07_experiments.ipynb #33dd8f68
@@ -528,14 +381,14 @@ def compare_plan(arms=DEFAULT_ARMS, # Arms of `ARMS`
     if len(set(arms)) < len(arms): raise ValueError(f"`arms` names an arm twice: {', '.join(arms)}")
     settings = dict(settings or {})
     for k in settings:
-        if not any(k in _arm_settings(a, {k: None}) for a in arms):
+        if not any(k in arm_settings(a, {k: None}) for a in arms):
             raise ValueError(f"`{k}` reaches no arm of {', '.join(arms)}: proxy settings go to "
                              f"{', '.join(PROXY_ARMS)}, except the one an arm fixes "
                              f"({'; '.join(f'{a}: {k2}' for a, f in PROXY_ARMS.items() for k2 in f)})")
     base, plan = _base(defaults), []
     user = _relative(epochs, settings, base)
     for a in arms:
-        own, own_base = _arm_settings(a, user), _arm_settings(a, base)
+        own, own_base = arm_settings(a, user), arm_settings(a, base)
         # the arm's own combination, checked now
         if a in PROXY_ARMS: proxy_settings(epochs, **{**own_base, **own, **PROXY_ARMS[a]})
         plan.append((a, *run_label(own),
@@ -545,7 +398,7 @@ def compare_plan(arms=DEFAULT_ARMS, # Arms of `ARMS`
 def unfed_runs(plan:list, # `compare_plan` or `sweep_plan`
                epochs:int, seed:int=0) -> list:
     "The proxy-pipeline runs of `plan` that would never train on a proxy image: equal to their baseline in every epoch"
-    return [_run_name(a, p, s) for a, p, s, make_cbs in plan if a != 'baseline' and (cbs := make_cbs(seed))
+    return [run_name(a, p, s) for a, p, s, make_cbs in plan if a != 'baseline' and (cbs := make_cbs(seed))
             and all(isinstance(cb, ProxyAttention) for cb in cbs) and first_fed_epoch(cbs, epochs) >= epochs]
 
 def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai URL dataset name or an image folder
@@ -590,9 +443,9 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
 # %% ../nbs/07_experiments.ipynb #17caa2ac
 def _sweep_value(param, v):
     "A value as typed on the command line ('0.5') as the setting takes it (0.5)"
-    if param not in ('threshold', 'weight', 'subset') or not isinstance(v, str): return v
+    if not isinstance(SETTINGS[param].default, float) or not isinstance(v, str): return v
     try: return float(v)
-    except ValueError: raise ValueError(f"`{param}` values must be numbers in [0, 1], got {v!r}") from None
+    except ValueError: raise ValueError(f"`{param}` values must be numbers, got {v!r}") from None
 
 def sweep_plan(param:str, values, epochs:int=10, settings:dict|None=None, baseline:bool=True,
                defaults:dict|None=None) -> list:
@@ -634,304 +487,3 @@ def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to va
                      pretrained=pretrained, dls_kwargs=dls_kwargs, show=show,
                      explain=('baseline', 'proxy') if explain else (), n_explain=n_explain,
                      explain_methods=explain_methods, threads=threads, rerun_drifted=rerun_drifted, fork=fork)
-
-# %% ../nbs/07_experiments.ipynb #adb35f95
-def final_rows(df:pd.DataFrame) -> pd.DataFrame:
-    "The last epoch of each run"
-    df = df.copy()
-    df['epoch'], df['epochs'] = df['epoch'].astype(int), df['epochs'].astype(int)
-    return df[df['epoch'] == df['epochs'] - 1]
-
-PAIR_COLS = ('train_loss', 'valid_loss', 'accuracy')
-
-def _first_treated(run:pd.DataFrame) -> int:
-    "The first epoch of a proxy-pipeline run that trained on a proxy image (its fit's length: none)"
-    if 'fed_images' in run.columns and run['fed_images'].notna().all():
-        fed = run.loc[run['fed_images'] > 0, 'epoch']
-        return int(fed.min()) if len(fed) else int(run['epochs'].iloc[0])
-    # rows from before `fed_images`: the epoch after the first proxy step, the earliest any feeding trains on it
-    made = run.loc[run['proxy_images'] > 0, 'epoch']
-    return int(made.min()) + 1 if len(made) else int(run['epochs'].iloc[0])
-
-def pair_check(df:pd.DataFrame # Rows of `results.csv`
-              ) -> pd.DataFrame:
-    "Each proxy-pipeline run of each seed: are its rows before its first trained proxy image its baseline's, exactly?"
-    cols = ['arm', 'param', 'setting', 'seed', 'first_treated', 'status', 'drift_epoch']
-    cfg = [c for c in CONFIG_COLS if c in df.columns]
-    if not len(df) or 'callback' not in df.columns: return pd.DataFrame(columns=cfg + cols)
-    df = df.copy()
-    df['epoch'], df['epochs'] = df['epoch'].astype(int), df['epochs'].astype(int)
-    for c in cfg + ['arm', 'param', 'setting']: df[c] = df[c].astype(str)
-    base = {k: g.set_index('epoch') for k, g in df[(df['arm'] == 'baseline') & (df['param'] == 'none')]
-            .groupby(cfg + ['seed'])}
-    out = []
-    for key, run in df[df['callback'].astype(str).str.startswith('ProxyAttention')].groupby(
-            cfg + ['arm', 'param', 'setting', 'seed']):
-        run = run.sort_values('epoch')
-        t, b, drift = _first_treated(run), base.get(key[:len(cfg)] + key[-1:]), None
-        if b is None: status = 'no baseline'
-        else:
-            for e, r in run[run['epoch'] < t].iterrows():
-                if r['epoch'] not in b.index or any(r[c] != b.loc[r['epoch'], c] for c in PAIR_COLS):
-                    drift = int(r['epoch']); break
-            status = 'drifted' if drift is not None else 'paired'
-        out.append(dict(zip(cfg + ['arm', 'param', 'setting', 'seed'], key), first_treated=t, status=status,
-                        drift_epoch=drift))
-    return pd.DataFrame(out, columns=cfg + cols)
-
-def drift_note(pc:pd.DataFrame) -> str:
-    "`pair_check`'s verdict in a line: '2 of 5 pairs drifted before treatment: seeds 0, 1 (...)', or '' if none did"
-    bad = pc[pc['status'] == 'drifted']
-    if not len(bad): return ''
-    cols = bad[['arm', 'param', 'setting', 'seed', 'drift_epoch']].itertuples(index=False)
-    runs = '; '.join(f"{_run_name(a, p, s)} seed {sd} (epoch {int(e) + 1})" for a, p, s, sd, e in cols)
-    return (f"{len(bad)} of {len(pc)} pairs drifted before treatment: seeds "
-            f"{', '.join(map(str, sorted(set(bad['seed'].astype(int)))))} ({runs}); left out of the paired statistics")
-
-def summarize(df:pd.DataFrame, # Rows of `results.csv`
-              metric:str='accuracy', # Column to summarize
-              conf:float=0.95, # Confidence level
-              reference:str='baseline', # Arm the paired differences are to, e.g. 'randomcam' (the random-map control)
-              # Pair arms whose seed sets differ (on their common seeds); by default refused: a table's arms share one
-              # declared list of seeds, or seeds were added where the result looked close
-              unequal_seeds:bool=False,
-             ) -> pd.DataFrame:
-    "Per arm: mean final `metric`, t CI over seeds, paired difference to `reference` (proven pairs only), Holm verdicts"
-    fin = final_rows(df)
-    cfg = [c for c in CONFIG_COLS if c in fin.columns]
-    for c in cfg + ['arm', 'param', 'setting']: fin[c] = fin[c].astype(str)
-    groups = list(fin.groupby(cfg + ['arm', 'param', 'setting'], sort=False))
-    if not unequal_seeds:
-        for ckey, t in fin.groupby(cfg, sort=False):
-            sets = {_run_name(*k): tuple(sorted(g['seed'])) for k, g in t.groupby(['arm', 'param', 'setting'])}
-            if len(set(sets.values())) > 1:
-                raise ValueError("the arms of one table have different seeds (" + '; '.join(
-                    f"{n}: {', '.join(map(str, s))}" for n, s in sets.items()) + "): extend every arm to the same "
-                    "seeds, or pass unequal_seeds=True to pair on the common seeds")
-    pc = pair_check(df)
-    drifted = {}
-    for r in pc[pc['status'] == 'drifted'].itertuples(index=False):
-        drifted.setdefault(tuple(str(getattr(r, c)) for c in cfg + ['arm', 'param', 'setting']), set()).add(int(r.seed))
-    out = []
-    for key, g in groups:
-        d = dict(zip(cfg + ['arm', 'param', 'setting'], key))
-        vals = g.set_index('seed')[metric]
-        mean, lo, hi = t_interval(vals, conf)
-        row = dict(d, n_seeds=len(vals), mean=mean, ci_low=lo, ci_high=hi)
-        refs = fin[(fin[cfg] == pd.Series({c: d[c] for c in cfg})).all(axis=1) & (fin['arm'] == reference)]
-        # the reference run with the settings that reach the reference arm (randomcam at threshold=0.5 for proxy at
-        # method=gradcam threshold=0.5), else the reference's only run in `df` (one compare's rows)
-        p, s = run_label(_arm_settings(reference, _settings_of(d['param'], d['setting'])))
-        ref = refs[(refs['param'] == p) & (refs['setting'] == s)]
-        if not len(ref) and refs[['param', 'setting']].drop_duplicates().shape[0] == 1: ref = refs
-        if d['arm'] != reference and len(ref):
-            b = ref.set_index('seed')[metric]
-            rkey = tuple(str(ref.iloc[0][c]) for c in cfg + ['arm', 'param', 'setting'])
-            bad = drifted.get(tuple(key), set()) | drifted.get(rkey, set())   # a pair is proven if both runs are
-            common = sorted(set(vals.index) & set(b.index))
-            kept = [sd for sd in common if sd not in bad]
-            diffs = vals[kept].values - b[kept].values
-            dm, dlo, dhi = t_interval(diffs, conf)
-            row.update(diff=dm, diff_low=dlo, diff_high=dhi, n_paired=len(kept), p=paired_p(diffs),
-                       drifted=', '.join(map(str, sorted(set(common) & bad))))
-        else:
-            row.update(diff=float('nan'), diff_low=float('nan'), diff_high=float('nan'), n_paired=0, p=float('nan'),
-                       drifted='')
-        out.append(dict(row, reference=reference))
-    res = pd.DataFrame(out)
-    if not len(res): return res
-    res['p_holm'] = holm(res['p'])   # one family: this table's comparisons to `reference`
-    def word(r):
-        if r.arm == reference: return 'reference'
-        if r.n_paired == 0 and not r.drifted: return f'no {reference}'
-        return holm_verdict(r.diff, r.p_holm, r.n_paired, _run_name(r.arm, r.param, r.setting), reference)
-    res['verdict'] = [word(r) for r in res.itertuples(index=False)]
-    return res
-
-
-# %% ../nbs/07_experiments.ipynb #b3bfc803
-def format_summary(s:pd.DataFrame, digits:int=3) -> pd.DataFrame:
-    "`summarize`'s table as readable strings, 'mean [low, high]'; accuracy intervals clipped to [0, 1] as in figures"
-    f = lambda m, lo, hi: f"{m:.{digits}f}" + ('' if math.isnan(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]")
-    cols = [c for c in ('data', 'arch', 'arm', 'param', 'setting') if c in s.columns]
-    ref = s['reference'].iloc[0] if 'reference' in s.columns and len(s) else 'baseline'
-    t = s[cols].copy()
-    t['seeds'] = s['n_seeds']
-    t['accuracy (95% CI)'] = [f(m, max(lo, 0.), min(hi, 1.)) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])]
-    signed = lambda m, lo, hi: f(m, lo, hi).replace(f"{m:.{digits}f}", f"{m:+.{digits}f}", 1)
-    t[f'vs {ref} (paired 95% CI)'] = ['' if math.isnan(m) else signed(m, lo, hi)
-                                      for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])]
-    if 'drifted' in s.columns and (s['drifted'] != '').any():   # pairs left out: say which, beside the interval
-        col = f'vs {ref} (paired 95% CI)'
-        t[col] = [c + (f" ({n} pairs; drifted: seed {d})" if d else '')
-                  for c, n, d in zip(t[col], s['n_paired'], s['drifted'])]
-    t['verdict'] = s['verdict']
-    return t.reset_index(drop=True)
-
-# %% ../nbs/07_experiments.ipynb #5c1a7e22
-def summary_table(df:pd.DataFrame, # Rows of `results.csv`
-                  control:str='randomcam', # The control arm of the second paired column, where `df` has it
-                  digits:int=3,
-                  unequal_seeds:bool=False, # As in `summarize`
-                 ) -> pd.DataFrame:
-    "`format_summary(summarize(df))`, with a column of paired differences to `control` when `df` has that arm"
-    t = format_summary(summarize(df, unequal_seeds=unequal_seeds), digits)
-    if control not in set(df['arm']): return t
-    keys = [c for c in ('data', 'arch', 'arm', 'param', 'setting') if c in t.columns]
-    col = f'vs {control} (paired 95% CI)'
-    vs = format_summary(summarize(df, reference=control, unequal_seeds=unequal_seeds), digits)[keys + [col]]
-    t = t.merge(vs, on=keys, how='left', validate='one_to_one')
-    return t[[c for c in t.columns if c != 'verdict'] + ['verdict']]
-
-# %% ../nbs/07_experiments.ipynb #bdd05295
-def vs_defaults(df:pd.DataFrame, # Rows of `results.csv`
-                arm:str='proxy', # The arm whose swept runs are paired with its run at the defaults
-                metric:str='accuracy', conf:float=0.95,
-                unequal_seeds:bool=False, # As in `summarize`
-               ) -> pd.DataFrame:
-    "`summarize` of each swept run of `arm`, its paired differences to `arm` at the defaults; empty without both"
-    runs = df[df['arm'] == arm].copy()
-    swept = (runs['param'] != 'none').to_numpy()
-    if not swept.any() or swept.all(): return pd.DataFrame()
-    ref = f"{arm} at the defaults"
-    runs['arm'] = [_run_name(a, p, s) if w else ref
-                   for a, p, s, w in zip(runs['arm'], runs['param'], runs['setting'], swept)]
-    s = summarize(runs, metric, conf, reference=ref, unequal_seeds=unequal_seeds)
-    return s[s['arm'] != ref].reset_index(drop=True)
-
-# %% ../nbs/07_experiments.ipynb #48467110
-def epochs_to_reach(df:pd.DataFrame, # Rows of `results.csv`, every epoch of each run
-                    reference:str='baseline', # The arm whose final accuracy (per seed) is the target
-                    metric:str='accuracy', conf:float=0.95) -> pd.DataFrame:
-    "Per arm (and settings): epochs to reach the `reference` arm's final `metric` of the same seed, mean and t CI"
-    df, cfg = df.copy(), [c for c in CONFIG_COLS if c in df.columns]
-    df['epoch'] = df['epoch'].astype(int)
-    fin = final_rows(df)
-    for d in (df, fin):
-        for c in cfg + ['param', 'setting']: d[c] = d[c].astype(str)
-    target = fin[(fin['arm'] == reference) & (fin['param'] == 'none')].set_index(cfg + ['seed'])[metric]
-    out = []
-    for key, g in df.groupby(cfg + ['arm', 'param', 'setting'], sort=False):
-        need = []
-        for seed, run in g.groupby('seed'):
-            t = target.get(tuple(key[:len(cfg)]) + (seed,))
-            if t is None: continue
-            hit = run[run[metric] >= t]['epoch']
-            need.append(int(hit.min()) + 1 if len(hit) else None)
-        reached = [n for n in need if n is not None]
-        m, lo, hi = t_interval(reached, conf)
-        lo, hi = max(lo, 1.), min(hi, float(g['epoch'].max() + 1))   # a run takes 1 to its fit's length of epochs
-        out.append(dict(zip(cfg + ['arm', 'param', 'setting'], key), runs=len(need),
-                        reached=len(reached), epochs_mean=m,
-                        epochs_low=lo, epochs_high=hi))
-    return pd.DataFrame(out)
-
-# %% ../nbs/07_experiments.ipynb #97eb911a
-def _curves(df, by, metric='accuracy', conf=0.95):
-    rows = []
-    for key, g in df.groupby(by + ['epoch']):
-        m, lo, hi = t_interval(g[metric], conf)
-        rows.append(dict(zip(by + ['epoch'], key), mean=m, low=lo, high=hi))
-    return pd.DataFrame(rows)
-
-def plot_curves(df:pd.DataFrame, by:list, metric:str='accuracy', title:str|None=None, save=None, ax=None, conf=0.95):
-    "Mean `metric` per epoch of each group in `by`, with a `conf` t band over seeds; saved as PNG when `save` is a path"
-    import matplotlib.pyplot as plt, textwrap
-    df = df.copy(); df['epoch'] = df['epoch'].astype(int)
-    cur = _curves(df, by, metric, conf)
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
-    for key, g in cur.groupby(by, sort=False):
-        label = ' '.join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
-        g = g.sort_values('epoch')
-        ax.plot(g['epoch'] + 1, g['mean'], marker='o', ms=3, label=label)
-        # accuracy lives in [0, 1]
-        lo, hi = (g['low'].clip(0, 1), g['high'].clip(0, 1)) if metric == 'accuracy' else (g['low'], g['high'])
-        if g['low'].notna().any(): ax.fill_between(g['epoch'] + 1, lo, hi, alpha=0.2)
-    from matplotlib.ticker import MaxNLocator
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel('epoch'); ax.set_ylabel(metric); ax.grid(alpha=0.3); ax.legend(fontsize=8)
-    if title: ax.set_title(textwrap.fill(title, 80), fontsize=10)   # a searched setting's note is long
-    if save is not None: save_figure(fig, save)
-    return fig
-
-def _settings_note(settings:dict) -> str:
-    "Settings as a figure's title names them, floats to 3 digits (a searched `subset=0.11040264838497274` is 0.11)"
-    return ' '.join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={_setting_text(v)}" for k, v in settings.items())
-
-def _data_name(data) -> str:
-    "A dataset as a figure names it: a folder by its name, not its path ('../shared/data/flowers12' -> 'flowers12')"
-    return Path(str(data)).name or str(data)
-
-def seeds_text(df:pd.DataFrame, # Result rows
-               by=('arm', 'param', 'setting') # What one run of several seeds is
-              ) -> str:
-    "How many seeds a figure's title says its curves average: `3`, or `3-5` where some runs have more seeds than others"
-    n = df.groupby(list(by))['seed'].nunique()
-    return f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
-
-def plot_compare(df:pd.DataFrame, # Rows of `compare` for one dataset and model
-                 save=None, # PNG path (e.g. 'images/digits_resnet18.png'); nothing is written if None
-                 metric:str='accuracy', ax=None,
-                 settings:dict|None=None # The proxy settings of that `compare` (None: the defaults)
-                ):
-    "Accuracy per epoch of each arm with 95% CI bands over seeds, like the thesis's with/without figures"
-    user = proxy_settings(**(settings or {}))
-    want = {a: run_label(_arm_settings(a, user)) for a in ARMS}
-    df = df[[want.get(a) == (p, s) for a, p, s in zip(df['arm'], df['param'].astype(str), df['setting'].astype(str))]]
-    note = f" ({_settings_note(user)})" if user else ''
-    title = (f"{_data_name(df['data'].iloc[0])}, {df['arch'].iloc[0]}{note}: {metric} per epoch "
-             f"(mean, 95% CI over {seeds_text(df)} seeds)")
-    return plot_curves(df, ['arm'], metric, title, save, ax)
-
-def default_label(param:str # A `ProxyAttention` setting, e.g. one of `SWEEP_PARAMS`
-                 ) -> str:
-    "How legends and tables name `param` at its default: `0.85 (default)`, or `default` where it is `None` (schedule)"
-    default = inspect.signature(ProxyAttention).parameters[param].default
-    return "default" if default is None else f"{default} (default)"
-
-def plot_sweep(df:pd.DataFrame, # Rows of `sweep` (its baseline included)
-               param:str, # The swept setting
-               save=None, metric:str='accuracy', ax=None,
-               settings:dict|None=None # The other settings of that `sweep` (None: the defaults)
-              ):
-    "Accuracy per epoch for each value of `param` and the baseline, 95% CI bands (as the thesis's by-setting figures)"
-    user = {k: _setting_text(v) for k, v in proxy_settings(**(settings or {})).items()}
-    def label(arm, p, s):   # None for rows of other runs
-        if arm == 'baseline': return 'baseline'
-        st = _settings_of(p, s)
-        v = st.pop(param, default_label(param))
-        return f"{param}={v}" if arm == 'proxy' and st == user else None
-    df = df.assign(label=[label(*r) for r in zip(df['arm'], df['param'].astype(str),
-                                                 df['setting'].astype(str))]).dropna(subset=['label'])
-    note = f" ({_settings_note(user)})" if user else ''
-    title = f"{_data_name(df['data'].iloc[0])}, {df['arch'].iloc[0]}{note}: proxy attention by {param}"
-    return plot_curves(df, ['label'], metric, title, save, ax)
-
-# %% ../nbs/07_experiments.ipynb #4f7b1709
-def plot_forest(s:pd.DataFrame, # `summarize`'s rows (their `diff`, `diff_low`, `diff_high`, `verdict`)
-                title:str|None=None, save=None, ax=None,
-                points:bool=True, # Differences in points (x100), as the tables of accuracy say them
-               ):
-    "Each arm's paired difference to the reference with its 95% CI, a row an arm: filled where the verdict is not noise"
-    import matplotlib.pyplot as plt
-    s = s[s['diff'].notna()].iloc[::-1]
-    k = 100 if points else 1
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 0.45 * len(s) + 1.2))
-    for i, r in enumerate(s.itertuples(index=False)):
-        beyond = r.verdict.split(':')[0].endswith(('helps', 'hurts'))
-        lo, hi = (r.diff - r.diff_low, r.diff_high - r.diff) if not math.isnan(r.diff_low) else (0, 0)
-        ax.errorbar(r.diff * k, i, xerr=[[lo * k], [hi * k]], fmt='o', capsize=3, color='C3' if beyond else 'C0',
-                    mfc='C3' if beyond else 'white')
-    labels = [_run_name(a, p, v) + (f" ({n} of {n + len(d.split(', '))} pairs)" if d else '')
-              for a, p, v, n, d in zip(s['arm'], s['param'], s['setting'], s['n_paired'], s['drifted'])]
-    ax.set_yticks(range(len(s)), labels, fontsize=9)
-    ax.axvline(0, color='gray', lw=1)
-    ref = s['reference'].iloc[0] if len(s) else 'baseline'
-    ax.set_xlabel(f"final accuracy minus {ref}{' (points)' if points else ''}, paired 95% CI; filled: beyond noise "
-                  "(Holm)", fontsize=9)
-    ax.grid(alpha=0.3, axis='x')
-    if title: ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    if save is not None: save_figure(fig, save)
-    return fig
-

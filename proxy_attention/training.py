@@ -22,9 +22,9 @@ from .data import get_dls
 
 
 # %% auto #0
-__all__ = ['ENV_COLS', 'make_learner', 'train_arm', 'proxy_settings', 'environment', 'run_environment', 'first_fed_epoch',
-           'rng_states', 'set_rng_states', 'fit_state', 'Shadow', 'ForkPoints', 'ResumeFit', 'bars_readable',
-           'EpochLog', 'run_pair']
+__all__ = ['ENV_COLS', 'make_learner', 'seed_batch_order', 'epoch_values', 'train_arm', 'proxy_settings', 'environment',
+           'run_environment', 'first_fed_epoch', 'rng_states', 'set_rng_states', 'fit_state', 'Shadow', 'ForkPoints',
+           'ResumeFit', 'bars_readable', 'EpochLog', 'run_pair']
 
 # %% ../nbs/03b_training.ipynb #c8eb076d
 def _fixed_input_size(arch) -> bool:
@@ -43,6 +43,16 @@ def make_learner(dls, arch:str='resnet18', pretrained:bool=False, seed:int=42, *
     set_seed(seed, reproducible=True)
     return vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, **kwargs)
 
+def seed_batch_order(dls, seed:int):
+    "Every loader of `dls` draws its batch order from `random.Random(seed)`: the same batches in every arm and trial"
+    for dl in dls.loaders: dl.rng = random.Random(seed)
+    return dls
+
+def epoch_values(learn) -> list:
+    "Each epoch's recorded values by name (`train_loss`, `valid_loss`, `accuracy`...), as floats"
+    names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
+    return [dict(zip(names, map(float, v))) for v in learn.recorder.values]
+
 def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoaders`
               arch:str='resnet18', # timm / torchvision model name
               epochs:int=8, # Epochs of `fit_one_cycle`
@@ -59,7 +69,7 @@ def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoad
     "Train one arm of a comparison (whole, or on from a fork's `resume` state); returns the learner and a record"
     cbs = list(cbs) if isinstance(cbs, (list, tuple)) else [] if cbs is None else [cbs]
     learn = make_learner(dls, arch, pretrained, seed)
-    for dl in dls.loaders: dl.rng = random.Random(seed)  # the same batch order in every arm
+    seed_batch_order(dls, seed)
     start_epoch = 0
     if resume is not None:
         start_epoch = resume['epoch']
@@ -78,10 +88,10 @@ def train_arm(dls, # The data; every arm of a comparison gets the same `DataLoad
         with learn.no_bar(), learn.no_logging(): fit()
     # the epochs before the fork are the fork's: a fit resumed there records them as skipped (empty)
     if resume is not None: learn.recorder.values[:start_epoch] = [list(v) for v in resume['values']]
-    values = learn.recorder.values
-    if forks_only: return learn, dict(values=[[float(x) for x in v] for v in values])
-    return learn, dict(accuracy=float(values[-1][2]), valid_loss=float(values[-1][1]),
-                       accuracies=[float(v[2]) for v in values], seconds=round(time.perf_counter() - start, 1))
+    values = epoch_values(learn)
+    if forks_only: return learn, dict(values=values)
+    return learn, dict(accuracy=values[-1]['accuracy'], valid_loss=values[-1]['valid_loss'],
+                       accuracies=[v['accuracy'] for v in values], seconds=round(time.perf_counter() - start, 1))
 
 
 # %% ../nbs/03b_training.ipynb #ed37f05a

@@ -4,29 +4,46 @@
 
 # %% ../nbs/11_tune.ipynb #ff929df2
 from __future__ import annotations
-import inspect, json, os, random, re, socket, time, warnings, multiprocessing as mp
+import inspect, json, os, re, socket, time, warnings, multiprocessing as mp
 from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelFitException
-from fastai.learner import Recorder
-from .core import REPLACEMENTS, parse_schedule
-from .callback import ProxyAttention, check_settings
-from .cams import SMOOTHINGS
+from fastai.callback.tracker import TrackerCallback
+from .core import parse_schedule
+from .callback import ProxyAttention, check_settings, SETTINGS
 from .data import get_dls
-from .training import make_learner, EpochLog, bars_readable
-from .experiments import code_commit, check_out
+from .training import train_arm, EpochLog, bars_readable, epoch_values
+from .storage import code_commit, check_out
 from .viz import save_figure
 
 # %% auto #0
-__all__ = ['SPACE', 'OBJECTIVES', 'HEARTBEAT', 'DRIVERS', 'schedule_of', 'suggest_settings', 'settings_of', 'OptunaReport',
-           'retry_interrupted', 'mask_url', 'check_storage', 'open_storage', 'study_name_of', 'TuneObjective',
-           'finished_trials', 'n_counted', 'tune', 'best_settings', 'tune_report']
+__all__ = ['RANGES', 'NARROWED', 'FOLLOWS_SCHEDULE', 'SPACE', 'OBJECTIVES', 'HEARTBEAT', 'DRIVERS', 'search_entry',
+           'search_space', 'schedule_of', 'suggest_settings', 'settings_of', 'OptunaReport', 'retry_interrupted',
+           'mask_url', 'check_storage', 'open_storage', 'study_name_of', 'TuneObjective', 'finished_trials',
+           'n_counted', 'tune', 'best_settings', 'tune_report']
 
 # %% ../nbs/11_tune.ipynb #ccab5420
-SPACE = dict(threshold=('float', 0.3, 0.95), weight=('float', 0.05, 1.0), subset=('float', 0.05, 1.0),
-             replacement=('choice', REPLACEMENTS), method=('choice', ('gradcam', 'gradcam++')),
-             smooth=('choice', (None, *SMOOTHINGS)), source=('choice', ('wrong', 'right', 'all')),
-             schedule=('choice', ('default', 'once')))
+# how `tune` draws a knob where the callback's table does not say it: a fraction's range, a narrower list (the methods
+# with a fast path), the schedules by name; `feed` follows the schedule (`settings_of`), unless a `space` names it
+RANGES = dict(threshold=(0.3, 0.95), weight=(0.05, 1.0), subset=(0.05, 1.0))
+NARROWED = dict(method=('gradcam', 'gradcam++'), schedule=('default', 'once'))
+FOLLOWS_SCHEDULE = ('feed',)
+
+def search_entry(name:str # A knob of `ProxyAttention` (`KNOBS`)
+                ) -> tuple:
+    "How Optuna draws `name`: `('float', low, high)` for a fraction, `('choice', options)` for a choice"
+    s = SETTINGS[name]
+    if name in NARROWED: return ('choice', NARROWED[name])
+    if s.choices is not None: return ('choice', s.choices)
+    if isinstance(s.default, float): return ('float', *RANGES.get(name, (0., 1.)))
+    raise ValueError(f"`tune` has no way to draw the setting {name!r}: give it a range (`RANGES`) or names "
+                     "(`NARROWED`)")
+
+def search_space() -> dict:
+    "The default search space: every knob of `ProxyAttention` (but those that follow the schedule), as `search_entry`"
+    return {k: search_entry(k) for k, s in SETTINGS.items() if s.knob and k not in FOLLOWS_SCHEDULE}
+
+SPACE = search_space()
 OBJECTIVES = ('accuracy', 'vs_baseline')
 
 def schedule_of(name:str, epochs:int):
@@ -59,18 +76,20 @@ def settings_of(params:dict, # A trial's parameters, e.g. `study.best_trial.para
     return out
 
 # %% ../nbs/11_tune.ipynb #7e68b95a
-class OptunaReport(Callback):
-    "Report each epoch's accuracy (less the baseline's, if given) to an Optuna `trial`; stop the fit if it is pruned"
-    order = Recorder.order + 1   # after the Recorder has stored the epoch's values
-    def __init__(self, trial, metric:str='accuracy', baseline:list|None=None):
-        self.trial, self.metric, self.baseline, self.pruned, self.values = trial, metric, baseline, False, []
+class OptunaReport(TrackerCallback):
+    "Report each epoch's `metric` (less the baseline's, if given) to an Optuna `trial`; stop the fit if it is pruned"
+    def __init__(self, trial, # The Optuna trial of this fit
+                 metric:str='accuracy', # A metric the learner records
+                 baseline:list|None=None): # Per-epoch values of a baseline fit, subtracted before reporting
+        super().__init__(monitor=metric)
+        self.trial, self.baseline, self.pruned, self.values = trial, baseline, False, []
     def before_fit(self):
-        names = [n for n in self.recorder.metric_names[1:] if n != 'time']
-        if self.metric not in names:
-            raise ValueError(f"OptunaReport reports {self.metric!r}, which this learner does not record "
-                             f"({', '.join(names)})")
-        self.idx = names.index(self.metric)
+        if self.monitor not in self.recorder.metric_names[1:]:
+            raise ValueError(f"OptunaReport reports {self.monitor!r}, which this learner does not record "
+                             f"({', '.join(n for n in self.recorder.metric_names[1:] if n != 'time')})")
+        super().before_fit()
     def after_epoch(self):
+        super().after_epoch()
         v = float(self.recorder.values[-1][self.idx])
         if self.baseline is not None: v -= self.baseline[self.epoch]
         self.values.append(v)
@@ -78,6 +97,7 @@ class OptunaReport(Callback):
         if self.trial.should_prune():
             self.pruned = True
             raise CancelFitException()
+
 
 # %% ../nbs/11_tune.ipynb #6e8974ba
 # seconds between a running trial's heartbeats, and without one before its process counts as dead
@@ -104,11 +124,18 @@ def mask_url(url:str # A database URL or a journal file
     s = re.sub(r'^([\w+.-]+://[^:/?#@]*:).*@', r'\1***@', str(url))
     return re.sub(r'(?i)(password=)[^&#]*', r'\1***', s)   # a password as a query parameter
 
-def check_storage(storage:str # A database URL or a journal file
+def check_storage(storage:str, # A database URL or a journal file (.log, .journal)
+                  data=None # The dataset: a storage file (SQLite, journal) inside its folder is refused
                  ) -> str:
-    "The URL to open for `storage`, its driver installed (a bare postgresql:// or mysql:// gets its extra's driver)"
+    "The URL to open for `storage` (a journal file: its path), its driver installed, its file outside `data`"
     storage = str(storage)
-    if '://' not in storage: return storage
+    path = storage[len('sqlite:///'):] if storage.startswith('sqlite:///') else None if '://' in storage else storage
+    if path is not None and data is not None: check_out(path, data, 'storage')   # a server's URL names no file
+    if '://' not in storage:
+        if not storage.endswith(('.log', '.journal')):
+            raise ValueError(f"`storage` {storage!r} is neither a database URL (sqlite:///results/tune.db, "
+                             "postgresql://...) nor a journal file (.log, .journal)")
+        return storage
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
     try: url = make_url(storage)
@@ -134,15 +161,11 @@ def open_storage(storage:str # A database URL (`sqlite:///results/tune.db`, `pos
                 ):
     "An Optuna storage: a database through SQLAlchemy (SQLite waits for its lock, not failing), or a journal file"
     import optuna
-    storage = str(storage)
+    storage, url = str(storage), check_storage(storage)
     if '://' not in storage:
-        if not storage.endswith(('.log', '.journal')):
-            raise ValueError(f"`storage`={storage!r} is neither a database URL (sqlite:///results/tune.db, "
-                             "postgresql://...) nor a journal file (.log, .journal)")
         from optuna.storages.journal import JournalStorage, JournalFileBackend
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(storage))
-    url = check_storage(storage)
     # a trial whose process died is failed and queued again, not left running
     kwargs = dict(heartbeat_interval=HEARTBEAT['interval'], grace_period=HEARTBEAT['grace'])
     params = inspect.signature(optuna.storages.RDBStorage).parameters   # Optuna 4.9 renamed the callback
@@ -182,14 +205,12 @@ class TuneObjective:
         return self._dls
 
     def fit(self, cbs:list):
-        "One fit of the study's configuration with `cbs`; the learner"
+        "One fit of the study's configuration with `cbs`, trained as `compare` trains an arm (`train_arm`); the learner"
         c = self.config
-        learn = make_learner(self.dls, c['arch'], False, c['seed'])
-        for dl in self.dls.loaders: dl.rng = random.Random(c['seed'])   # the same batch order in every trial
         cbs = cbs + ([self.log] if self.log is not None else [])
-        if bars_readable() and self.log is None: learn.fit_one_cycle(c['epochs'], c['lr'], cbs=cbs)
-        else:
-            with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(c['epochs'], c['lr'], cbs=cbs)
+        # the same weights and batch order in every trial; bars where they read well, else the log's lines
+        learn, _ = train_arm(self.dls, c['arch'], c['epochs'], c['lr'], c['seed'], cbs, pretrained=False,
+                             show=bars_readable() and self.log is None)
         return learn
 
     def baseline(self, study) -> list:
@@ -198,7 +219,7 @@ class TuneObjective:
         if key not in study.user_attrs:
             if self.log is not None: self.log.label = f"{self.label}baseline"
             learn = self.fit([])
-            study.set_user_attr(key, [float(v[2]) for v in learn.recorder.values])
+            study.set_user_attr(key, [v['accuracy'] for v in epoch_values(learn)])
         return study.user_attrs[key]
 
     def __call__(self, trial):
@@ -317,13 +338,12 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
             raise ValueError(f"`{name}` must be an int >= {low}, got {v!r}")
     obj = TuneObjective(data, arch, size, epochs, bs, lr, seed, objective, dls_kwargs, space)   # checks `objective`
+    knobs = [k for k, s in SETTINGS.items() if s.knob]
     for k, v in (space or {}).items():
-        if k not in SPACE or not isinstance(v, (tuple, list)) or v[0] not in ('float', 'choice'):
-            raise ValueError(f"`space` entry {k}={v!r}: the settings are {', '.join(SPACE)}, each ('float', low, high) "
+        if k not in knobs or not isinstance(v, (tuple, list)) or v[0] not in ('float', 'choice'):
+            raise ValueError(f"`space` entry {k}={v!r}: the settings are {', '.join(knobs)}, each ('float', low, high) "
                              "or ('choice', options)")
-    if '://' in str(storage) and str(storage).startswith('sqlite:///'):
-        check_out(str(storage)[len('sqlite:///'):], data, 'storage')
-    elif '://' not in str(storage): check_out(storage, data, 'storage')
+    check_storage(storage, data)
     config, name = obj.config, study_name or study_name_of(obj.config)
     # not pruned before the default schedule's first proxy epoch
     first = parse_schedule(None, epochs).index(True) if epochs > 2 else epochs

@@ -10,33 +10,31 @@ import ipywidgets as W
 from fastai.callback.core import Callback
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from .core import check_choice, parse_schedule, proxy_images, REPLACEMENTS
+from fastcore.meta import delegates
+from .core import check_choice, check_schedule, parse_schedule, proxy_images
 from .cams import compute_cams, CamResult, CAM_METHODS, FAST_METHODS
 from .pixels import PixelSpace, unwrap_model
-from .callback import ProxyAttention, unfed_note
+from .callback import ProxyAttention, unfed_note, check_settings, SETTINGS
 from .viz import Grid, to_hwc, cam_overlay, flat_cams_note, captions, vocab_of, grid_inputs, figure_png
 from .training import train_arm
 from .tune import settings_of
 
 # %% auto #0
-__all__ = ['REFERENCE_MAP', 'schedule_from_text', 'schedule_to_text', 'accuracy_figure', 'ProxyTuner']
+__all__ = ['CONTROLS', 'DESCRIPTIONS', 'LABELS', 'REFERENCE_MAP', 'schedule_from_text', 'schedule_to_text', 'accuracy_figure',
+           'ProxyTuner']
 
 # %% ../nbs/06_tuner.ipynb #7769b800
 def schedule_from_text(text:str):
-    "The `schedule` argument a text field means: `''` -> `None`, `'3'` -> `3`, `'5,p,9,p,4'` -> `[5, 'p', 9, 'p', 4]`"
-    s = str(text).strip()
-    s = s.strip('[]()').strip()
-    if not s: return None
-    if s.isdigit(): return int(s)
-    toks = [t.strip().strip('\'"') for t in s.replace(',', ' ').split()]
-    # other tokens: parse_schedule names them
-    return [int(t) if t.isdigit() else 'p' if t.lower() == 'p' else t for t in toks]
+    "The `schedule` a text field means (`check_schedule` reads it); text it cannot read as it is, for the message"
+    try: return check_schedule(text)
+    except ValueError: return text
 
 def schedule_to_text(schedule) -> str:
     "The text-field form of a `schedule` argument"
     if schedule is None: return ''
     if isinstance(schedule, (list, tuple)): return ','.join(map(str, schedule))
     return str(schedule)
+
 
 # %% ../nbs/06_tuner.ipynb #4aeb3e69
 class _EpochProgress(Callback):
@@ -63,15 +61,21 @@ def accuracy_figure(results:dict, # `{name: record}` with the `accuracies` per e
     return fig
 
 # %% ../nbs/06_tuner.ipynb #cd679ffe
+# the controls: a slider per fraction, a dropdown per choice, a text field for the schedule; one for each of the
+# `KNOBS` of the callback's table and for the class a map explains; how some of them are labelled
+CONTROLS = tuple(k for k, s in SETTINGS.items() if s.knob or k == 'explain')
+DESCRIPTIONS = dict(method='CAM method', smooth='smoothing')
+LABELS = dict(explain=dict(pred='predicted class', label='true label'), smooth={None: 'none', 'aug': 'aug (TTA)'},
+              source=dict(wrong='mistakes', right='right answers', all='all images'),
+              feed=dict(proxy_epochs='proxy epochs (thesis)', every_epoch='every epoch'))
+
 class ProxyTuner:
     "Tune `ProxyAttention` by eye: widgets over a live preview of the proxy images, the code to paste, a quick compare"
+    @delegates(ProxyAttention, but=['layer', 'fast', 'seed', 'n_preview', 'verbose'])
     def __init__(self, learn, # A fastai `Learner` of an image classifier
                  x:Tensor|None=None, # Normalized images to preview; `learn`'s training mistakes if `None`
                  y:Tensor|None=None, # Their labels (needed with `x`)
                  n:int=6, # Preview at most this many images
-                 threshold:float=0.85, weight:float=0.1, subset:float=0.2, # Starting values (see `ProxyAttention`)
-                 method:str='gradcam++', replacement:str='blend', explain:str='pred', schedule=None,
-                 smooth:str|None=None, source:str='wrong', feed:str='proxy_epochs',
                  epochs:int=4, # Epochs of the comparison, and of the fit the schedule must fit
                  methods=FAST_METHODS, # CAM methods offered in the dropdown
                  arch='resnet18', # Architecture of the comparison's fresh learners (name or fastai arch)
@@ -81,56 +85,52 @@ class ProxyTuner:
                  pretrained:bool=False, # Start the comparison from pretrained weights (needs a download)
                  layer=None, # CAM target layer, found automatically if `None`
                  img_width:int=96, # Width of each preview image in pixels
+                 **kwargs # Starting values of `ProxyAttention`'s settings (its defaults if not given)
                 ):
+        settings = check_settings(**kwargs)
         methods = tuple(check_choice('methods', m, CAM_METHODS) for m in methods)
-        method = check_choice('method', method, CAM_METHODS)
+        method = settings.get('method', SETTINGS['method'].default)
         if method not in methods: methods = (method, *methods)
-        ProxyAttention(threshold=threshold, weight=weight, subset=subset, method=method, replacement=replacement,
-                       explain=explain,
-                       smooth=smooth, source=source, feed=feed)
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}")
         self.learn, self.arch, self.lr, self.seed, self.layer, self.img_width = learn, arch, lr, seed, layer, img_width
         self.dls, self.pretrained = learn.dls if dls is None else dls, pretrained
+        # settings without a control (mode, pool, max_images) go into the snippet and the comparison as given
+        self.fixed = {k: v for k, v in settings.items() if k not in CONTROLS}
         self.x, self.y, self.source = grid_inputs(learn, x, y, n)
         self.pixels = PixelSpace(learn.dls).to_uint8(self.x).cpu()
         self.vocab = vocab_of(learn.dls)
         self._cams, self._thread = {}, None
         self.grid = self.results = self.error = None
         self.snippet = self.message = ''
-        self._build(threshold, weight, subset, method, replacement, explain, schedule, epochs, methods, smooth, source,
-                    feed)
+        self._build({k: settings.get(k, SETTINGS[k].default) for k in CONTROLS}, epochs, methods)
         self.update()
+
 
 # %% ../nbs/06_tuner.ipynb #894bb93c
 from fastcore.basics import patch
 
+_NONE = 'none'   # a Dropdown whose value is None shows no selection (a blank box): 'none' is the option's value
+
 @patch
-def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, explain, schedule, epochs, methods,
-           smooth=None, source='wrong', feed='proxy_epochs'):
-    sl = dict(min=0., max=1., step=0.01, continuous_update=False, readout_format='.2f',
-              style={'description_width': '90px'})
+def _control(self:ProxyTuner, name:str, value, methods:tuple):
+    "The widget of setting `name` at `value`: a slider for a fraction, a dropdown for a choice, a text field else"
+    s, st = SETTINGS[name], dict(description=DESCRIPTIONS.get(name, name), style={'description_width': '90px'})
+    if isinstance(s.default, float):
+        return W.FloatSlider(value=value, min=0., max=1., step=0.01, continuous_update=False, readout_format='.2f',
+                             **st)
+    if s.choices is None:
+        return W.Text(value=schedule_to_text(value), placeholder="default; 2; 5,p,9,p,4", continuous_update=False, **st)
+    options = [(LABELS.get(name, {}).get(c, str(c)), _NONE if c is None else c)
+               for c in (methods if name == 'method' else s.choices)]
+    return W.Dropdown(options=options, value=_NONE if value is None else value, **st)
+
+@patch
+def _build(self:ProxyTuner, start:dict, epochs:int, methods:tuple):
     st = dict(style={'description_width': '90px'})
-    self.w_threshold = W.FloatSlider(value=threshold, description='threshold', **sl)
-    self.w_weight = W.FloatSlider(value=weight, description='weight', **sl)
-    self.w_subset = W.FloatSlider(value=subset, description='subset', **sl)
-    self.w_method = W.Dropdown(options=methods, value=method, description='CAM method', **st)
-    self.w_replacement = W.Dropdown(options=REPLACEMENTS, value=replacement, description='replacement', **st)
-    self.w_explain = W.Dropdown(options=[('predicted class', 'pred'), ('true label', 'label')], value=explain,
-                                description='explain', **st)
-    self.w_schedule = W.Text(value=schedule_to_text(schedule), placeholder="default; 2; 5,p,9,p,4",
-                             description='schedule', continuous_update=False, **st)
+    for k in CONTROLS: setattr(self, f'w_{k}', self._control(k, start[k], methods))
     self.w_epochs = W.BoundedIntText(value=epochs, min=1, max=100_000, description='epochs', **st)
-    # 'none', not None, as the option's value: a Dropdown whose value is None shows no selection (a blank box)
-    self.w_smooth = W.Dropdown(options=[('none', 'none'), ('aug (TTA)', 'aug'), ('eigen', 'eigen')],
-                               value='none' if smooth is None else smooth, description='smoothing', **st)
-    self.w_source = W.Dropdown(options=[('mistakes', 'wrong'), ('right answers', 'right'), ('all images', 'all')],
-                               value=source, description='source', **st)
-    self.w_feed = W.Dropdown(options=[('proxy epochs (thesis)', 'proxy_epochs'), ('every epoch', 'every_epoch')],
-                             value=feed, description='feed', **st)
-    self.controls = [self.w_threshold, self.w_weight, self.w_subset, self.w_method, self.w_replacement, self.w_explain,
-                     self.w_schedule, self.w_epochs,
-                     self.w_smooth, self.w_source, self.w_feed]
+    self.controls = [getattr(self, f'w_{k}') for k in CONTROLS] + [self.w_epochs]
     for w in self.controls:
         w.add_class(f"pa-{w.description.split(' ')[-1].lower()}")
         w.observe(self.update, names='value')
@@ -145,26 +145,23 @@ def _build(self:ProxyTuner, threshold, weight, subset, method, replacement, expl
                  (self.w_plot, 'plot')):
         w.add_class(f'pa-{c}')
     self.w_compare.on_click(lambda _: self.compare())
-    self.widget = W.VBox([
-        W.HBox([W.VBox(self.controls[:3] + [self.w_epochs]), W.VBox(self.controls[3:7]),
-                W.VBox([self.w_smooth, self.w_source, self.w_feed])]),
-        self.w_message, self.w_snippet, self.w_info, self.w_preview,
-        W.HBox([self.w_compare, self.w_progress, self.w_status]), self.w_plot])
+    sliders = [w for w in self.controls if isinstance(w, W.FloatSlider)] + [self.w_epochs]
+    others = [w for w in self.controls if w not in sliders]
+    columns = [sliders] + [others[i:i+4] for i in range(0, len(others), 4)]
+    self.widget = W.VBox([W.HBox([W.VBox(c) for c in columns]), self.w_message, self.w_snippet, self.w_info,
+                          self.w_preview, W.HBox([self.w_compare, self.w_progress, self.w_status]), self.w_plot])
     self.widget.add_class('pa-tuner')
 
-@patch
-def _repr_mimebundle_(self:ProxyTuner, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
 
 # %% ../nbs/06_tuner.ipynb #107f9617
 @patch(as_prop=True)
 def settings(self:ProxyTuner) -> dict:
     "The `ProxyAttention` arguments the widgets hold now"
-    return dict(threshold=round(self.w_threshold.value, 4), weight=round(self.w_weight.value, 4),
-                subset=round(self.w_subset.value, 4), method=self.w_method.value,
-                replacement=self.w_replacement.value, explain=self.w_explain.value,
-                schedule=schedule_from_text(self.w_schedule.value),
-                smooth=None if self.w_smooth.value == 'none' else self.w_smooth.value,
-                source=self.w_source.value, feed=self.w_feed.value)
+    def read(k):
+        v = getattr(self, f'w_{k}').value
+        if k == 'schedule': return schedule_from_text(v)
+        return round(v, 4) if isinstance(v, float) else None if v == _NONE else v
+    return {**{k: read(k) for k in CONTROLS}, **self.fixed}
 
 @patch
 def cams(self:ProxyTuner, method:str, explain:str, smooth:str|None=None) -> CamResult:
@@ -290,6 +287,5 @@ def from_study(cls:ProxyTuner, study, # An Optuna study of `tune` (or `optuna.lo
     "A tuner whose widgets start at the best finished trial of `study`, with the study's epochs"
     p, config = study.best_trial.params, study.user_attrs.get('config', {})
     epochs = kwargs.pop('epochs', config.get('epochs', 4))
-    keys = ('threshold', 'weight', 'subset', 'method', 'replacement', 'smooth', 'source', 'feed', 'schedule')
-    start = settings_of({k: p[k] for k in keys if k in p}, epochs)
+    start = settings_of({k: v for k, v in p.items() if k in SETTINGS}, epochs)
     return cls(learn, epochs=epochs, **{**start, **kwargs})

@@ -253,7 +253,7 @@ def test_cut_off_write_leaves_a_readable_csv(tmp_path):
     append_rows([dict(row, seed=1, epoch=0)], csv)
     with open(csv, 'a') as f: f.write('digits,resnet18,2,32,32,0.002,False,none,baseline,none,default,1,1,1.0,0.9')
     df = read_results(csv)
-    assert len(df) == 3 and E.unfinished_runs(csv) == {E._key(dict(row, seed=1))}
+    assert len(df) == 3 and E.unfinished_runs(csv) == {E.run_key(dict(row, seed=1))}
     assert E.drop_rows(csv, E.unfinished_runs(csv)) == 1
     assert len(read_results(csv)) == 2 and csv.read_text().endswith('\n') and E.unfinished_runs(csv) == set()
 

@@ -130,3 +130,14 @@ def test_cli_tune_in_a_log_file(tmp_path):
     assert (tmp_path/'out'/'best.txt').read_text().startswith('ProxyAttention(')
 
 # the command line's errors for `tune` are in tests/test_cli.py's BAD (one process checks them all)
+
+def test_a_trial_trains_through_train_arm_as_compare_does(monkeypatch):
+    "The objective's fit is `train_arm`'s (the weights, batch order and schedule of an arm of `compare`), and its pruning report a fastai `TrackerCallback`"
+    from fastai.callback.tracker import TrackerCallback
+    calls, real = [], tune_module.train_arm
+    monkeypatch.setattr(tune_module, 'train_arm', lambda *a, **k: calls.append(a) or real(*a, **k))
+    obj = tune_module.TuneObjective('digits', size=32, epochs=1, bs=32, seed=3, dls_kwargs=dict(n=96, num_workers=0))
+    learn = obj.fit([])
+    assert len(calls) == 1 and calls[0][0] is obj.dls and calls[0][1:5] == ('resnet18', 1, 2e-3, 3)
+    assert len(learn.recorder.values) == 1
+    assert issubclass(tune_module.OptunaReport, TrackerCallback)

@@ -1,5 +1,6 @@
 """The release: `python -m build` makes a wheel and an sdist that carry LICENSE and pass `twine check`, and the wheel's
-console script runs from a fresh virtualenv; one version everywhere (settings.ini, the package, CITATION.cff, CHANGELOG).
+console script runs from a fresh virtualenv; one version everywhere (settings.ini, the package, CITATION.cff,
+CHANGELOG).
 
 The build runs on a copy of the checkout's files (nothing written into the tree) with `--no-isolation` (the dev extras'
 setuptools, no download). The fresh virtualenv reuses this environment's site-packages through a `.pth` path line, so
@@ -24,7 +25,8 @@ def checkout_files():
 
 def run(cmd, **kwargs):
     r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=120, **kwargs)
-    assert r.returncode == 0, f"{' '.join(map(str, cmd))} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+    assert r.returncode == 0, \
+        f"{' '.join(map(str, cmd))} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
     return r
 
 @pytest.fixture(scope='module')
@@ -94,8 +96,8 @@ def test_wheel_runs_from_a_fresh_venv(dists, tmp_path):
     loaded = set(re.findall(r"^# code object from '?([^'\n]*proxy_attention[^'\n]*)'?$", r.stderr, re.M))
     assert any(Path(p).name.startswith('cli.') for p in loaded), sorted(loaded)
     assert all(Path(p).is_relative_to(purelib/'proxy_attention') for p in loaded), sorted(loaded)
-    r = run([py, '-c', 'import proxy_attention, proxy_attention.cli as c; print(c.__file__); print(proxy_attention.__version__)'],
-            cwd=tmp_path, env=env)
+    code = 'import proxy_attention, proxy_attention.cli as c; print(c.__file__); print(proxy_attention.__version__)'
+    r = run([py, '-c', code], cwd=tmp_path, env=env)
     file, version = r.stdout.split()
     assert Path(file) == purelib/'proxy_attention'/'cli.py' and version == settings()['version']
     assert not Path(file).is_relative_to(ROOT)

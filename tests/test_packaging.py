@@ -68,6 +68,10 @@ def test_wheel_and_sdist_carry_license(dists):
         meta = z.read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
         assert 'proxy_attention/cli.py' in names and 'proxy_attention/_modidx.py' in names
     assert 'License-Expression: Apache-2.0' in meta and 'License-File: LICENSE' in meta
+    # what a release and the docs need comes with `pip install -e ".[dev]"`
+    dev = {re.match(r'[\w.-]+', l.split(':', 1)[1].strip()).group(0) for l in meta.splitlines()
+           if l.startswith('Requires-Dist:') and 'extra == "dev"' in l}
+    assert {'build', 'twine', 'sphinx', 'myst-nb', 'sphinx-book-theme', 'sphinx-autoapi', 'playwright'} <= dev, dev
     with tarfile.open(sdist) as t:
         member = t.extractfile(f'proxy_attention-{v}/LICENSE')
         assert member is not None and member.read() == lic

@@ -50,6 +50,15 @@ def convert(nb):
     nb.metadata.pop('widgets', None)
     return nb
 
+def linked_pages():
+    "Stage the repository's other Markdown pages that a staged page links to (results/benchmark_cpu.md), off the menu"
+    for page in list(OUT.rglob('*.md')) + list(OUT.rglob('*.ipynb')):
+        for link in re.findall(r'\]\(([^)#\s]+\.md)(?:#[^)]*)?\)', page.read_text(encoding='utf-8')):
+            src, dst = (ROOT/page.parent.relative_to(OUT)/link).resolve(), (page.parent/link).resolve()
+            if src.is_file() and src.is_relative_to(ROOT) and not dst.exists() and dst.is_relative_to(OUT):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_text('---\norphan: true\n---\n\n' + src.read_text(encoding='utf-8'), encoding='utf-8')
+
 def toctree(caption, docs):
     return f"```{{toctree}}\n:hidden:\n:caption: {caption}\n\n" + '\n'.join(docs) + '\n```\n'
 
@@ -75,6 +84,7 @@ def stage():
            toctree('API reference', ['api/proxy_attention/index']))
     home.cells.append(nbformat.v4.new_markdown_cell(nav))
     nbformat.write(home, OUT/'index.ipynb')
+    linked_pages()
     print(f'{OUT.relative_to(ROOT)}: {len(api)} API notebooks, {len(tutorials)} tutorials, {len(PAGES)} pages, home')
 
 if __name__ == '__main__': sys.exit(stage())

@@ -27,13 +27,25 @@ nbformat.write(nb, 'deck/index.ipynb')
 PY
 jupyter nbconvert --to slides --execute --no-input deck/index.ipynb --output-dir deck --output index \
   --SlidesExporter.reveal_url_prefix=vendor/reveal.js --SlidesExporter.require_js_url=vendor/require.js \
-  --SlidesExporter.jquery_url=vendor/jquery.min.js --SlidesExporter.mathjax_url=vendor/no-mathjax.js --SlidesExporter.reveal_theme=white
+  --SlidesExporter.jquery_url=vendor/jquery.min.js --SlidesExporter.mathjax_url=vendor/no-mathjax.js --SlidesExporter.reveal_theme=white \
+  --SlidesExporter.reveal_width=1280 --SlidesExporter.reveal_height=720
 out=deck/index.slides.html
-# the deck has no mermaid diagrams: drop nbconvert's CDN mermaid import so nothing reaches for the network
+# the deck has no mermaid diagrams: drop nbconvert's CDN mermaid import so nothing reaches for the network; slides of
+# 1280 x 720 with text sized for a table or a figure beside a few lines (nbconvert's 160% is for three lines a slide)
 python - "$out" <<'PY'
 import re, sys
 p = sys.argv[1]; s = open(p, encoding='utf-8').read()
-open(p, 'w', encoding='utf-8').write(re.sub(r'<script type="module">\s*import mermaid from .*?</script>', '', s, flags=re.S))
+s = re.sub(r'<script type="module">\s*import mermaid from .*?</script>', '', s, flags=re.S)
+css = """<style type="text/css">
+.reveal { font-size: 100%; }
+.reveal h1 { font-size: 2.2em; } .reveal h2 { font-size: 1.6em; } .reveal h3 { font-size: 1.25em; }
+.reveal h1, .reveal h2, .reveal h3 { margin-bottom: 0.3em; }
+.reveal p, .reveal li { font-size: 24px; line-height: 1.3; }
+.reveal table { font-size: 18px; } .reveal pre { font-size: 18px; }
+.reveal .jp-OutputArea-output img { margin: 0.2em 0; }
+</style>
+"""
+open(p, 'w', encoding='utf-8').write(s.replace('</head>', css + '</head>', 1))
 PY
 grep -q '"vendor/reveal.js/dist/reveal.js"' "$out" || { echo "no local reveal.js in $out" >&2; exit 1; }
 if grep -qE 'src="https?://|from .https?://' "$out"; then echo "$out still loads scripts from the network:" >&2; grep -o 'src="https\?://[^"]*"' "$out" >&2; exit 1; fi

@@ -2,7 +2,9 @@
 differences to the baseline and (where it ran) to the random-map control, epochs to reach the baseline's final accuracy,
 and the explainability metrics. Reads a results folder (default: results/); trains nothing. With --figures, also the
 accuracy per epoch of each folder's arms (or swept values) as images/<folder>.png; with --forest, each run's paired
-difference to the baseline with its interval as images/<folder>-forest.png.
+difference to the baseline with its interval as images/<folder>-forest.png. The images that the README, the docs and the
+deck show are made by scripts/make_images.py (through `figure` and `forest` here), which records them in
+images/manifest.json.
 Usage: python scripts/results_summary.py [--figures] [--forest] [results/flowers12 ...]"""
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from proxy_attention.experiments import (read_results, summarize, summary_table,
                                          plot_sweep, default_label, seeds_text, vs_defaults, _settings_of, pair_check,
                                          drift_note, plot_forest)
 from proxy_attention.stats import markdown_table
+from proxy_attention.viz import save_figure
 from proxy_attention.metrics import summarize_explanations, explained_runs
 
 def ci(m, lo, hi, d=3): return f"{m:.{d}f}" + ('' if pd.isna(lo) else f" [{lo:.{d}f}, {hi:.{d}f}]")
@@ -67,20 +70,20 @@ def _number(v:str):
     try: return float(v)
     except ValueError: return v
 
-def figure(folder:Path):
+def figure(folder:Path, res:pd.DataFrame|None=None, # Its rows (default: all of `folder/results.csv`)
+           save=None): # PNG path (None: not saved); the figure is returned either way
     "Accuracy per epoch, mean and 95% CI over seeds: the arms of a `compare`, or the values of one swept setting"
-    res = read_results(folder/'results.csv')
+    res = read_results(folder/'results.csv') if res is None else res
     params = sorted(set(res['param']) - {'none'})
-    save = root/'images'/f"{folder.name}.png"
-    if not params: plot_compare(res, save=save)
+    if not params: fig = plot_compare(res, save=save)
     elif res.groupby('arm')['setting'].nunique().max() == 1 and res.loc[res['arm'] != 'baseline', 'setting'].nunique() == 1:
         # a compare at other settings than the defaults (the tune-rerun stage): every proxy arm has the same ones
         r = res[res['arm'] != 'baseline'].iloc[0]
-        plot_compare(res, save=save, settings={k: _number(v) for k, v in _settings_of(r['param'], r['setting']).items()})
-    elif len(params) == 1: plot_sweep(res, params[0], save=save)
+        fig = plot_compare(res, save=save,
+                           settings={k: _number(v) for k, v in _settings_of(r['param'], r['setting']).items()})
+    elif len(params) == 1: fig = plot_sweep(res, params[0], save=save)
     else:   # one setting at a time against the same baseline (the thesis's hyperparameter figures): a panel each
         import matplotlib.pyplot as plt
-        from proxy_attention.viz import save_figure
         fig, axs = plt.subplots(2, len(params), figsize=(4.6 * len(params), 7), squeeze=False,
                                 gridspec_kw=dict(height_ratios=[3, 2]))
         s = summarize(res, unequal_seeds=True)
@@ -102,24 +105,40 @@ def figure(folder:Path):
                      f"accuracy per epoch, mean and 95% CI over {seeds} seeds", fontsize=11)
         lims = [dx.get_xlim() for dx in axs[1]]
         for dx in axs[1]: dx.set_xlim(min(l[0] for l in lims), max(l[1] for l in lims))
-        fig.tight_layout(); save_figure(fig, save)
-    print(f"\n![{folder.name}: accuracy per epoch](images/{save.name})")
+        fig.tight_layout()
+        if save: save_figure(fig, save)
+    return fig
 
-def forest(folder:Path):
+def forest(folder:Path, res:pd.DataFrame|None=None, # Its rows (default: all of `folder/results.csv`)
+           save=None, # PNG path (None: not saved); the figure is returned either way
+           note:str=''): # Added to the title (e.g. settings that were the defaults when the rows were made)
     "The headline figure: each run's paired difference to the baseline (proven pairs only), Holm-corrected verdicts"
-    res = read_results(folder/'results.csv')
-    save = root/'images'/f"{folder.name}-forest.png"
-    plot_forest(summarize(res, unequal_seeds=True), save=save,
-                title=f"{Path(str(res['data'].iloc[0])).name}, {res['arch'].iloc[0]} from scratch, {res['size'].iloc[0]} px: "
-                      "each run vs the baseline")
-    print(f"\n![{folder.name}: each run vs the baseline](images/{save.name})")
+    res = read_results(folder/'results.csv') if res is None else res
+    s = summarize(res, unequal_seeds=True)
+    fig = plot_forest(s, title=f"{Path(str(res['data'].iloc[0])).name}, {res['arch'].iloc[0]} from scratch, "
+                               f"{res['size'].iloc[0]} px: each run vs the baseline{note}")
+    # each row says how many seeds its arm has (plot_forest draws the rows with a difference, last first)
+    ax, shown = fig.axes[0], s[s['diff'].notna()].iloc[::-1]
+    ax.set_yticks(ax.get_yticks(), [f"{t.get_text()}, {k} seed{'s' if k != 1 else ''}"
+                                    for t, k in zip(ax.get_yticklabels(), shown['n_seeds'])], fontsize=9)
+    base = s.loc[s['arm'] == 'baseline', 'n_seeds']
+    if len(base):
+        n = int(base.iloc[0])
+        ax.set_title(f"{ax.get_title()}\n(baseline: {n} seed{'s' if n != 1 else ''})", fontsize=10)
+    fig.tight_layout()
+    if save: save_figure(fig, save)
+    return fig
 
 root = Path(__file__).parents[1]
-args = sys.argv[1:]
-figures = '--figures' in args
-for folder in ([a for a in args if a not in ('--figures', '--forest')] or [root/'results']):
-    folder = Path(folder)
-    if not (folder/'results.csv').exists(): sys.exit(f"results_summary.py: error: no results.csv in {folder}")
-    report(folder)
-    if figures: figure(folder)
-    if '--forest' in args: forest(folder)
+if __name__ == '__main__':
+    args = sys.argv[1:]
+    for folder in ([a for a in args if a not in ('--figures', '--forest')] or [root/'results']):
+        folder = Path(folder)
+        if not (folder/'results.csv').exists(): sys.exit(f"results_summary.py: error: no results.csv in {folder}")
+        report(folder)
+        if '--figures' in args:
+            figure(folder, save=root/'images'/f"{folder.name}.png")
+            print(f"\n![{folder.name}: accuracy per epoch](images/{folder.name}.png)")
+        if '--forest' in args:
+            forest(folder, save=root/'images'/f"{folder.name}-forest.png")
+            print(f"\n![{folder.name}: each run vs the baseline](images/{folder.name}-forest.png)")

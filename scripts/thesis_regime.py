@@ -38,7 +38,7 @@ Stages, in the order worth running them:
   agreement     question 2 from recorded weights (never retrained): each canonical baseline, proxy and random-map CNN's
                 Grad-CAM++ maps of the 240 test images against each vit-ref ViT's gradient rollout, per image, into
                 results/flowers12-agreement/agreement.csv (made again whole each time: seconds a model), its summary
-                printed, and images/flowers12-agreement.png (seed 0's maps side by side)
+                printed (the figure of seed 0's maps: scripts/make_images.py --only flowers12-agreement)
 The adaptive schedules (`plateau`, `mistakes`) ran here as a stage of their own until neither beat the fixed schedule
 (3 seeds, made at 29a4e19, ebabec0 and bf43cea; their rows stay in results/flowers12/) and the library dropped them.
 On a GPU: add --size 224 (the thesis's resolution) and the whole matrix takes minutes."""
@@ -159,7 +159,7 @@ def main():
                 if not (f/'results.csv').exists() or not (f/'models').is_dir():
                     p.exit(2, f"{p.prog}: error: {f} has no results.csv or models/: run the canonical and vit-ref "
                               "stages first (the models are kept where they were trained)\n")
-            from proxy_attention.questions import vit_agreement, agreement_summary, agreement_grid
+            from proxy_attention.questions import vit_agreement, agreement_summary
             from proxy_attention.stats import markdown_table
             from proxy_attention.experiments import read_results, final_rows
             have = set(final_rows(read_results(cnn/'results.csv'))['arm'])
@@ -172,7 +172,7 @@ def main():
             s = agreement_summary(df)
             print(markdown_table(s[['arm', 'measure', 'n_seeds', 'mean', 'ci_low', 'ci_high', 'diff', 'diff_low',
                                     'diff_high', 'p_holm', 'verdict']].round(3)), flush=True)
-            agreement_grid(cnn, vit, arms=agree_arms, seed=0).plot(save='images/flowers12-agreement.png')
+            print("its figure: python scripts/make_images.py --only flowers12-agreement (the images' manifest)")
         elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=seeds([3, 4]), explain=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
             compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=seeds(3), explain=CORE, n_explain=64,

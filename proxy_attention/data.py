@@ -152,7 +152,7 @@ def balanced_subset(labels, # The label of each image, in order
                     fraction:float, # Share of each class to keep, in (0, 1]
                     seed:int=42 # Seed of the draw
                    ) -> list:
-    "Indices of a seeded, class-balanced `fraction` of `labels` (each class keeps `round(fraction * n)`, at least 1)"
+    "Indices of a seeded, stratified `fraction` of `labels`: each class keeps that share (`round`, at least 1)"
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
         raise ValueError(f"`train_fraction`={fraction!r} is not accepted; use a share of the training images in "
                          "(0, 1], "
@@ -200,7 +200,10 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                              "images")
         if 'vocab' in kwargs:
             raise ValueError("`vocab` is not taken with `holdout` (the labels' sorted names are the vocab)")
-    if train_fraction is not None: balanced_subset([], train_fraction)   # a bad share fails before the data is read
+    if train_fraction is not None:
+        balanced_subset([], train_fraction)   # a bad share fails before the data is read
+        if 'vocab' in kwargs:
+            raise ValueError("`vocab` is not taken with `train_fraction` (the labels' sorted names are the vocab)")
     if isinstance(size, bool) or (isinstance(size, int) and size < 1):   # the arguments before the data
         raise ValueError(f"`size`={size!r} must be a positive int")
     check_folder(path, bs=bs, valid_pct=valid_pct, holdout=holdout)   # classes, split sizes, unreadable files: now
@@ -243,6 +246,7 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                                           **kwargs)
     else: dls = ImageDataLoaders.from_folder(path, **split, **tfms, **kwargs)
     return _seed_batch_order(dls, seed)
+
 
 
 

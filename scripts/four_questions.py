@@ -1,18 +1,26 @@
 """The thesis's four questions, answered from the committed results under the proven-pairs harness: a line per
 question and the table behind it, as Markdown (for results/README.md). Trains nothing; reads
 results/flowers12-canonical, results/flowers12-fewer and results/flowers12-agreement, and says what is not there yet.
-With --figures, also images/flowers12-fewer.png (accuracy against the share of training images).
-Usage: python scripts/four_questions.py [--figures]"""
+The figures (plot_fewer_data, agreement_grid, the forest plots) are scripts/make_images.py's.
+Usage: python scripts/four_questions.py"""
 import argparse
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import read_results, summarize, final_rows, pair_check, drift_note
-from proxy_attention.questions import (agreement_summary, reach_survival, fewer_data_summary, plot_fewer_data,
+from proxy_attention.questions import (agreement_summary, reach_survival, fewer_data_summary,
                                        explain_paired)
 from proxy_attention.stats import markdown_table
 
+from thesis_regime import CANONICAL, FEWER as FEWER_ARMS, FRACTIONS   # the arms each stage declares (scripts/)
+
 CANON, FEWER, AGREE = Path('results/flowers12-canonical'), Path('results/flowers12-fewer'), Path('results/flowers12-agreement')
-FEWER_ARMS = ('baseline', 'proxy', 'randomcam', 'replay')
+
+def complete_seeds(df:pd.DataFrame, arms, by=()) -> list:
+    "The seeds for which every one of `arms` has a finished run (in every group of `by`, e.g. each data option)"
+    fin = final_rows(df)
+    need = len(arms) * max(1, fin.groupby(list(by)).ngroups if by else 1)
+    runs = fin[fin['arm'].isin(arms)].groupby('seed').apply(lambda g: len(g[['arm', *by]].drop_duplicates()))
+    return sorted(int(s) for s, n in runs.items() if n == need)
 
 def ci(m, lo, hi, scale=1., d=3, sign=False):
     f = (lambda v: f"{scale * v:+.{d}f}") if sign else (lambda v: f"{scale * v:.{d}f}")
@@ -39,17 +47,20 @@ def question1(res):
     pc = pair_check(res)
     print(f"Pair check: {(pc['status'] == 'paired').sum()} of {len(pc)} proxy-pipeline runs equal their baseline before "
           f"their first proxy image. {drift_note(pc)}".rstrip())
-    done = final_rows(res).groupby('seed')['arm'].nunique()
-    full = sorted(done[done == done.max()].index)
-    ok = res[res['seed'].isin(full)]   # the seeds with every arm: one declared seed set per table
-    print(f"\nThe tables pair on the seeds every arm has finished ({', '.join(map(str, full))}); the others wait.\n")
+    finished = [a for a in CANONICAL if a in set(fin['arm'])]
+    full = complete_seeds(res, finished)   # one seed set for every arm of a table
+    ok = res[res['seed'].isin(full) & res['arm'].isin(finished)]
+    waiting = [a for a in CANONICAL if a not in finished]
+    print(f"\nThe tables below pair on the seeds ({', '.join(map(str, full))}) for which every arm finished so far "
+          f"({', '.join(finished)}) has finished" + (f"; no run yet of {', '.join(waiting)}" if waiting else '') + ".\n")
     for ref in ('baseline', 'randomcam', 'replay', 'randomplace'):
         if ref not in set(ok['arm']): continue
         s = summarize(ok, reference=ref)
         print(f"Against **{ref}**:\n\n{markdown_table(accuracy_table(s))}\n")
-    r = reach_survival(res)
+    r = reach_survival(ok)
     if len(r):
-        print("Epochs to reach the seed's baseline final accuracy, every run counted:\n")
+        print("Epochs to reach the seed's baseline final accuracy (the same seeds; the baseline reaches its own by "
+              "definition), every finished run counted:\n")
         r['median_epoch'] = ['not reached' if pd.isna(v) else int(v) for v in r['median_epoch']]
         print(markdown_table(r.drop(columns=[c for c in r.columns if c in ('data', 'arch', 'epochs', 'size', 'bs',
                                                                             'lr', 'pretrained', 'data_options',
@@ -60,6 +71,10 @@ def question2():
     if not (AGREE/'agreement.csv').exists():
         return print("Not measured yet: `python scripts/thesis_regime.py vit-ref agreement`.")
     df = pd.read_csv(AGREE/'agreement.csv')
+    cnn = df[df['arm'] != 'vit']
+    seeds = [s for s in sorted(set(cnn['seed'])) if all(((cnn['arm'] == a) & (cnn['seed'] == s)).any()
+                                                       for a in set(cnn['arm']))]
+    df = df[(df['arm'] == 'vit') | df['seed'].isin(seeds)]   # one seed set for every arm
     s = agreement_summary(df)
     print(f"{df['image'].nunique()} test images, CNN Grad-CAM++ vs ViT gradient rollout of the true class, "
           f"commit {', '.join(sorted(set(df['commit'].astype(str))))}:\n")
@@ -69,26 +84,30 @@ def question2():
                                                                        zip(s['diff'], s['diff_low'], s['diff_high'])],
                                        'verdict': s['verdict']})))
 
-def question3(res, figures):
+def question3(res):
     print("\n### 3. Does it need fewer data?\n")
     fewer = read_results(FEWER/'results.csv')
     if not len(fewer): return print("No fewer-data runs yet (`python scripts/thesis_regime.py fewer`).")
-    seeds = sorted(set(final_rows(fewer)['seed']))
-    canon = res[res['arm'].isin(FEWER_ARMS) & res['seed'].isin(seeds)]
-    s = fewer_data_summary(canon, fewer, arms=FEWER_ARMS)
+    both = pd.concat([res[res['arm'].isin(FEWER_ARMS)], fewer], ignore_index=True)
+    seeds = complete_seeds(both, FEWER_ARMS, by=('data_options',))   # every arm at 25%, 50% and 100%
+    print(f"Finished so far: {seeds_of(fewer)} (fewer data); a seed counts once every arm of it has finished at "
+          f"{', '.join(f'{100 * f:.0f}%' for f in FRACTIONS)} and in the canonical table (100%): "
+          f"{', '.join(map(str, seeds)) or 'none yet'}.\n")
+    if not seeds: return
+    s = fewer_data_summary(both[both['seed'].isin(seeds)], arms=FEWER_ARMS)
     t = accuracy_table(s); t.insert(0, 'share of train/', s['train_fraction'])
-    print(f"Seeds so far: {seeds_of(fewer)}; the 100% rows are the canonical table's on the same seeds.\n")
     print(markdown_table(t))
-    if figures: plot_fewer_data(s, title='flowers12: accuracy against the share of training images',
-                                save='images/flowers12-fewer.png')
 
 
-def question4():
+def question4(res):
     print("\n### 4. Does it improve explanations?\n")
-    e = read_results(CANON/'explain.csv') if (CANON/'explain.csv').exists() else pd.DataFrame()
-    if not len(e): return print("No explained canonical models yet.")
+    if not (CANON/'explain.csv').exists(): return print("No explained canonical models yet.")
     e = pd.read_csv(CANON/'explain.csv')
-    s = explain_paired(e)
+    arms = [a for a in CANONICAL if a in set(e['arm'])]
+    seeds = [s for s in sorted(set(e['seed'])) if all(((e['arm'] == a) & (e['seed'] == s)).any() for a in arms)]
+    print(f"The final models' Grad-CAM++ maps on 64 fixed test images, paired on the seeds every explained arm has "
+          f"({', '.join(map(str, seeds))}; arms {', '.join(arms)}):\n")
+    s = explain_paired(e[e['seed'].isin(seeds)], results=res)
     print(markdown_table(pd.DataFrame({'arm': s['arm'], 'metric': s['metric'], 'seeds': s['n_seeds'],
                                        'mean (95% CI)': [ci(m, l, h) for m, l, h in zip(s['mean'], s['ci_low'], s['ci_high'])],
                                        'vs baseline (paired 95% CI)': [ci(m, l, h, sign=True) for m, l, h in
@@ -97,9 +116,8 @@ def question4():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--figures', action='store_true', help='also write images/flowers12-fewer.png')
-    a = p.parse_args()
+    p.parse_args()
     res = read_results(CANON/'results.csv')
-    question1(res); question2(); question3(res, a.figures); question4()
+    question1(res); question2(); question3(res); question4(res)
 
 if __name__ == '__main__': main()

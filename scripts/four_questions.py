@@ -52,7 +52,7 @@ def question1(res):
     ok = res[res['seed'].isin(full) & res['arm'].isin(finished)]
     waiting = [a for a in CANONICAL if a not in finished]
     print(f"\nThe tables below pair on the seeds ({', '.join(map(str, full))}) for which every arm finished so far "
-          f"({', '.join(finished)}) has finished" + (f"; no run yet of {', '.join(waiting)}" if waiting else '') + ".\n")
+          f"({', '.join(finished)}) has finished" + (f"; no finished run yet of {', '.join(waiting)}" if waiting else '') + ".\n")
     for ref in ('baseline', 'randomcam', 'replay', 'randomplace'):
         if ref not in set(ok['arm']): continue
         s = summarize(ok, reference=ref)

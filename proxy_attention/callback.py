@@ -21,11 +21,11 @@ from .trackers import log_proxy_step
 from .pixels import PixelSpace, unwrap_model, all_ranks_sum, is_rank0
 
 # %% auto #0
-__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'SOURCES', 'PLACES', 'KNOBS', 'SETTINGS', 'Setting', 'check_settings',
-           'ProxyAttention', 'unfed_note', 'shifted_maps', 'flat_cams_message']
+__all__ = ['MODES', 'POOLS', 'EXPLAIN', 'FEEDS', 'SOURCES', 'PLACES', 'KNOBS', 'RENAMED_VALUES', 'SETTINGS', 'Setting',
+           'check_settings', 'ProxyAttention', 'unfed_note', 'shifted_maps', 'flat_cams_message']
 
 # %% ../nbs/03_callback.ipynb #f42d9664
-MODES, POOLS, EXPLAIN = ('replace', 'add'), ('keep', 'replace'), ('pred', 'label')
+MODES, POOLS, EXPLAIN = ('replace', 'add'), ('keep', 'latest'), ('pred', 'label')
 FEEDS = ('every_epoch', 'proxy_epochs')
 SOURCES = ('wrong', 'right', 'all')
 PLACES = ('cam', 'random')
@@ -52,6 +52,15 @@ class Setting(NamedTuple):
 # the settings a user tunes: the command line's flags, `sweep`'s parameters, `tune`'s search space and `ProxyTuner`'s
 # controls; the others say how the method runs (how many images at most, mode, pool, class explained, layer)
 KNOBS = ('threshold', 'weight', 'subset', 'source', 'method', 'smooth', 'place', 'replacement', 'schedule', 'feed')
+
+# values that were renamed: still taken, with a warning naming the new value
+RENAMED_VALUES = dict(pool={'replace': 'latest'})   # 'replace' is a value of `mode` too
+
+def _choice(name, value, choices):
+    if isinstance(value, str) and (new := RENAMED_VALUES.get(name, {}).get(value.lower())):
+        warnings.warn(f"{name}={value!r} is now {name}={new!r}", FutureWarning, stacklevel=6)
+        value = new
+    return check_choice(name, value, choices)
 
 # a tuple: a choice among its values; a function: the check itself
 _CHECKS = dict(threshold=check_fraction, weight=check_fraction, subset=check_fraction, source=SOURCES,
@@ -93,7 +102,7 @@ class ProxyAttention(Callback):
                  feed:str='proxy_epochs',
                  max_images:int|None=None, # At most this many proxy images per proxy step
                  mode:str='replace', # 'replace': proxy images take the place of originals; 'add': appended to batches
-                 pool:str='keep', # 'keep': pool grows across proxy steps (thesis); 'replace': latest step only
+                 pool:str='keep', # 'keep': pool grows across proxy steps (thesis); 'latest': the latest step's only
                  explain:str='pred', # Class each CAM explains: 'pred' (thesis) or the true 'label'
                  layer=None, # Target layer name or module; found automatically if None
                  fast:bool=True, # Use the fast gradient CAM path where the method has one
@@ -125,7 +134,7 @@ def _settings_table() -> dict:
     params, docs = inspect.signature(ProxyAttention).parameters, docments(ProxyAttention)
     def row(name, check):
         choices = None if callable(check) else tuple(check)
-        return Setting(name, check if choices is None else lambda n, v: check_choice(n, v, choices), choices,
+        return Setting(name, check if choices is None else lambda n, v: _choice(n, v, choices), choices,
                        params[name].default, docs[name], name in KNOBS)
     return {k: row(k, c) for k, c in _CHECKS.items()}
 
@@ -286,18 +295,24 @@ def after_train(self:ProxyAttention):
 def proxy_step(self:ProxyAttention):
     "Turn a random subset of the collected mistakes (or `source` images) into proxy images and add them to the pool"
     start = time.perf_counter()
-    xs, ys = self.select_mistakes()
+    xs, ys = self.select_images()
     made_x, made_y = self.make_proxies(xs, ys) if len(xs) else (None, None)
     self.add_to_pool(made_x, made_y)
-    self._record(len(xs), start)
+    self._record(len(xs), 0 if made_x is None else len(made_x), start)
 
 @patch
-def select_mistakes(self:ProxyAttention) -> tuple:
+def select_images(self:ProxyAttention) -> tuple:
     "A uniform random `ceil(subset * n)` (at most `max_images`) of the epoch's n `source` images: uint8 images, labels"
     n_keep = _n_kept(self.subset, self._n_source, self.max_images)
     if not n_keep or not self._collected: return torch.zeros(0, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
     _, xs, ys = _smallest_keys(self._collected, n_keep)
     return xs, ys
+
+@patch
+def select_mistakes(self:ProxyAttention) -> tuple:
+    "The old name of `select_images` (which selects the `source` images: mistakes, right answers or all)"
+    warnings.warn("`ProxyAttention.select_mistakes` is now `select_images`", FutureWarning, stacklevel=2)
+    return self.select_images()
 
 @patch
 def make_proxies(self:ProxyAttention, xs:Tensor, ys:Tensor) -> tuple:
@@ -342,9 +357,9 @@ def flat_cams_message(size, where:str) -> str:
 
 @patch
 def add_to_pool(self:ProxyAttention, x:Tensor|None, y:Tensor|None):
-    "Add proxy images `x` (uint8) with labels `y` to the pool (`pool='keep'`) or make them the pool (`pool='replace'`)"
+    "Add proxy images `x` (uint8) with labels `y` to the pool (`pool='keep'`) or make them the pool (`pool='latest'`)"
     if x is None:
-        if self.pool == 'replace': self.pool_x = self.pool_y = None
+        if self.pool == 'latest': self.pool_x = self.pool_y = None
         return
     if self.pool == 'keep' and self.pool_x is not None:
         # progressive resizing
@@ -353,10 +368,10 @@ def add_to_pool(self:ProxyAttention, x:Tensor|None, y:Tensor|None):
     self.pool_x, self.pool_y = x, y
 
 @patch
-def _record(self:ProxyAttention, made:int, start:float):
-    "The step's record, summed over ranks, into `history`, the progress output, TensorBoard / W&B if the learner logs"
+def _record(self:ProxyAttention, kept:int, made:int, start:float):
+    "The step's record (`kept`: source images selected; `made`: their proxy images), summed over ranks, into `history`"
     fresh, pool = made > 0, 0 if self.pool_x is None else len(self.pool_x)   # fresh: `preview` is this step's
-    wrong, kept, made, pool = map(int, all_ranks_sum([self._n_wrong, made, made, pool]))
+    wrong, kept, made, pool = map(int, all_ranks_sum([self._n_wrong, kept, made, pool]))
     rec = dict(epoch=self.epoch, wrong=wrong, kept=kept, made=made, pool=pool,
                seconds=round(time.perf_counter() - start, 3))
     self.history.append(rec)

@@ -213,7 +213,7 @@ def _run_job(job:dict):
     name = f"{Path(c['data']).name}_{c['arch']}" + ('' if cmd == 'compare' else f"_{job['param']}")
     fig = job['plot'] and Path(job['plot'])/f"{name}.png"
     if cmd == 'compare':
-        df = lib.compare(arms=job['arms'], explain=job['explain'], **common)
+        df = lib.compare(arms=job['arms'], score=job['explain'], **common)
         if fig: lib.plot_compare(df, save=fig, settings=settings)
     else:
         df = lib.sweep(job['param'], job['values'], **common)

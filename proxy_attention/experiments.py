@@ -412,8 +412,8 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
             bs:int=64, # Batch size
             lr:float=2e-3, # Maximum learning rate of the one-cycle schedule
             pretrained:bool=False, # Start from pretrained weights (needs a download)
-            explain=False, # Arms whose final models get explainability metrics in `explain.csv` (True: all)
-            grid=None, # PNG path for a CAM grid of the `explain` arms' models of the first seed trained (None: no grid)
+            score=False, # Arms whose final models get explainability scores in `explain.csv` (True: all)
+            grid=None, # PNG path for a CAM grid of the `score` arms' models of the first seed trained (None: no grid)
             n_explain:int=64, # Fixed validation images for those metrics
             # The map methods those metrics are computed with, a row each (e.g. the attention maps too, for a ViT)
             explain_methods=('gradcam++',),
@@ -434,11 +434,20 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
            ) -> pd.DataFrame:
     "Each arm with each seed on the same data, epochs, LR schedule and batch size; rows appended to `out/results.csv`"
     plan = compare_plan(arms, epochs, settings, defaults)
-    explain = tuple(p[0] for p in plan) if explain is True else tuple(explain or ())
+    score = _renamed_score(score, dls_kwargs)
+    explain = tuple(p[0] for p in plan) if score is True else tuple(score or ())
     return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
                      pretrained=pretrained,
                      dls_kwargs=dls_kwargs, explain=explain, n_explain=n_explain, explain_methods=explain_methods,
                      show=show, grid=grid, threads=threads, rerun_drifted=rerun_drifted, fork=fork)
+
+def _renamed_score(score, dls_kwargs:dict):
+    "`score`, or the value given under its old name `explain` (also a `ProxyAttention` setting), with a warning"
+    if 'explain' not in dls_kwargs: return score
+    warnings.warn("`explain=` of `compare` and `sweep` is now `score=` (`explain` is the class a CAM explains)",
+                  FutureWarning, stacklevel=3)
+    return dls_kwargs.pop('explain')
+
 
 # %% ../nbs/07_experiments.ipynb #17caa2ac
 def _sweep_value(param, v):
@@ -473,7 +482,7 @@ def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to va
           # Progress: a master bar over the runs where bars are readable, else an `EpochLog` line per epoch
           show:bool=True,
           settings:dict|None=None, # The other `ProxyAttention` settings of every swept run, e.g. `dict(weight=0.3)`
-          explain:bool=False, # Explainability metrics of every final model in `explain.csv`
+          score:bool=False, # Explainability scores of every final model in `explain.csv`
           n_explain:int=64, # Fixed validation images for those metrics
           explain_methods=('gradcam++',), # The map methods those metrics are computed with, a row each
           defaults:dict|None=None, # `ProxyAttention` settings in place of the library's defaults, as in `compare`
@@ -482,8 +491,9 @@ def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to va
           fork:bool=True, # Fork the proxy runs from their seed's baseline, as in `compare`
           **dls_kwargs) -> pd.DataFrame:
     "Proxy attention with one hyperparameter varied, vs the baseline, over seeds; rows appended to `out/results.csv`"
+    score = _renamed_score(score, dls_kwargs)
     plan = sweep_plan(param, values, epochs, settings, baseline, defaults)
     return _run_plan(plan, data=data, arch=arch, epochs=epochs, seeds=seeds, out=out, size=size, bs=bs, lr=lr,
                      pretrained=pretrained, dls_kwargs=dls_kwargs, show=show,
-                     explain=('baseline', 'proxy') if explain else (), n_explain=n_explain,
+                     explain=('baseline', 'proxy') if score else (), n_explain=n_explain,
                      explain_methods=explain_methods, threads=threads, rerun_drifted=rerun_drifted, fork=fork)

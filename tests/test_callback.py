@@ -184,7 +184,7 @@ def test_subset_and_max_images_bound_the_step(digits):
     fit(digits, cb, n=3)
     assert cb.history[0]['made'] == len(cb.pool_x) == 5
 
-@pytest.mark.parametrize('pool', ['keep', 'replace'])
+@pytest.mark.parametrize('pool', ['keep', 'latest'])
 def test_pool_keeps_or_replaces_earlier_steps(digits, pool):
     spy = BatchSpy()
     cb = pa(schedule=[1, 'p', 'p', 1], pool=pool)

@@ -147,7 +147,7 @@ def test_explain_csv_and_no_dataset_writes(tmp_path, monkeypatch):
     # weights that are not the recorded ones (changed, or gone) explain nothing: a model trained again is another model
     (out/w.split()[0]).write_bytes(b'not the recorded weights')
     with pytest.warns(UserWarning, match='no recorded weights'):
-        compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=4, explain_methods=('gradcam',),
+        compare(arms=('baseline', 'proxy'), out=out, score=('proxy',), n_explain=4, explain_methods=('gradcam',),
                 **{**TINY, 'seeds': 1})
     assert 'gradcam' not in set(pd.read_csv(out/'explain.csv')['method']) and fits == []
     ds = tmp_path/'my_dataset'; ds.mkdir()
@@ -156,9 +156,12 @@ def test_explain_csv_and_no_dataset_writes(tmp_path, monkeypatch):
 
 def test_sweep_explains_its_baseline_and_proxy_runs(monkeypatch):
     monkeypatch.setattr(E, '_run_plan', lambda plan, **kw: kw)   # what `sweep` asks the runner for, nothing trained
-    kw = sweep('threshold', [0.5], explain=True, n_explain=4, explain_methods=('gradcam++', 'layercam'), **TINY)
+    kw = sweep('threshold', [0.5], score=True, n_explain=4, explain_methods=('gradcam++', 'layercam'), **TINY)
     assert (kw['explain'], kw['n_explain'], kw['explain_methods']) == (('baseline', 'proxy'), 4, ('gradcam++', 'layercam'))
     assert sweep('threshold', [0.5], **TINY)['explain'] == ()
+    # the old name (`explain` is also the callback's setting: the class a CAM explains) still works, with a warning
+    with pytest.warns(FutureWarning, match='is now `score=`'): kw = sweep('threshold', [0.5], explain=True, **TINY)
+    assert kw['explain'] == ('baseline', 'proxy') and 'explain' not in kw['dls_kwargs']
 
 def test_proxy_settings_are_part_of_the_run(first, monkeypatch):
     out, _ = first

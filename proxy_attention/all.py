@@ -15,8 +15,11 @@ from .callback import *
 from .training import *
 from .viz import *
 from .metrics import *
+from .storage import *
+from .reporting import *
 from .experiments import *
 from .tuner import *
-from . import core, stats, cams, data, pixels, callback, training, viz, metrics, experiments, tuner
-__all__ = [name for m in (core, stats, cams, data, pixels, callback, training, viz, metrics, experiments,
-                          tuner) for name in m.__all__]
+from . import (core, stats, cams, data, pixels, callback, training, viz, metrics, storage, reporting,
+                             experiments, tuner)
+__all__ = [name for m in (core, stats, cams, data, pixels, callback, training, viz, metrics, storage,
+                          reporting, experiments, tuner) for name in m.__all__]

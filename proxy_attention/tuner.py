@@ -153,6 +153,10 @@ def _build(self:ProxyTuner, start:dict, epochs:int, methods:tuple):
     self.widget.add_class('pa-tuner')
 
 
+@patch
+def _repr_mimebundle_(self:ProxyTuner, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
+
+
 # %% ../nbs/06_tuner.ipynb #107f9617
 @patch(as_prop=True)
 def settings(self:ProxyTuner) -> dict:

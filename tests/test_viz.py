@@ -291,3 +291,9 @@ def test_viz_notebook_keeps_its_pictures():
     outputs = [o for c in code for o in c.get('outputs', [])]
     assert not [o for o in outputs if o.get('name') == 'stderr']
     assert not re.search(r'/(home|work|tmp|usr)/', json.dumps([o.get('text', '') for o in outputs]))
+
+def test_tuner_shows_itself_as_its_widget(learn):
+    "A cell that ends in `tuner` shows the controls, not `<ProxyTuner at 0x...>`"
+    t = ProxyTuner(learn, n=2)
+    bundle = t._repr_mimebundle_()
+    assert bundle['application/vnd.jupyter.widget-view+json']['model_id'] == t.widget.model_id

@@ -69,7 +69,7 @@ def proxy_step_fn(model, images_u8, labels, method, device, bs):
                      size=images_u8.shape[-1], bs=bs,
                      valid_pct=0.5, device=device)
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat())
-    cb = ProxyAttention(method=method, pool='replace', seed=0, verbose=False)
+    cb = ProxyAttention(method=method, pool='latest', seed=0, verbose=False)
     learn.add_cb(cb)
     def step(): cb.add_to_pool(*cb.make_proxies(images_u8, labels))
     return step, cb

@@ -134,7 +134,8 @@ def _settings_table() -> dict:
     params, docs = inspect.signature(ProxyAttention).parameters, docments(ProxyAttention)
     def row(name, check):
         choices = None if callable(check) else tuple(check)
-        return Setting(name, check if choices is None else lambda n, v: _choice(n, v, choices), choices,
+        # the check reads `check` itself: a method registered after import (`cams.register_cam_method`) is taken
+        return Setting(name, check if choices is None else lambda n, v, c=check: _choice(n, v, c), choices,
                        params[name].default, docs[name], name in KNOBS)
     return {k: row(k, c) for k, c in _CHECKS.items()}
 

@@ -13,7 +13,7 @@ stages = sys.argv[1:] or ['digits', 'fashion', 'sweep', 'sweep2']
 for stage in stages:
     t = time.time()
     if stage == 'digits':
-        df = compare('digits', epochs=6, size=48, explain=('baseline', 'proxy'), n_explain=64,
+        df = compare('digits', epochs=6, size=48, score=('baseline', 'proxy'), n_explain=64,
                      grid=f'{IMG}/digits_resnet18_cams.png', **common)
         plot_compare(df[df['size'].astype(str) == '48'], save=f'{IMG}/digits_resnet18.png')
     elif stage == 'fashion':

@@ -107,14 +107,14 @@ def main():
     for stage in a.stages:
         t = time.time()
         if stage == 'flowers':
-            compare(arms=arms('flowers'), seeds=seeds(3), explain=CORE, n_explain=64, **flowers)
+            compare(arms=arms('flowers'), seeds=seeds(3), score=CORE, n_explain=64, **flowers)
         elif stage == 'flowers-more': compare(arms=arms('flowers-more'), seeds=seeds(3), **flowers)
         elif stage == 'source': compare(arms=arms('source'), seeds=seeds(3), **flowers)
         elif stage == 'vit':   # every arm of a seed before the next seed: a partial matrix is still paired
-            sweep('method', ['gradcam++', 'rollout', 'gradrollout'], seeds=seeds(3), explain=True,
+            sweep('method', ['gradcam++', 'rollout', 'gradrollout'], seeds=seeds(3), score=True,
                   explain_methods=('gradcam++', 'rollout', 'gradrollout'),   # every model explained by every map
                   **dict(flowers, arch='vit_tiny_patch16_224', size=112, epochs=20, out='results/flowers12-vit'))
-        elif stage == 'smooth': sweep('smooth', ['aug', 'eigen'], seeds=seeds(3), explain=True, **flowers)
+        elif stage == 'smooth': sweep('smooth', ['aug', 'eigen'], seeds=seeds(3), score=True, **flowers)
         elif stage == 'tune':
             from proxy_attention.tune import tune, tune_report
             # validation on a seeded fifth of train/: the test images, on which the re-run is judged, stay unseen
@@ -141,7 +141,7 @@ def main():
                     num_workers=0)
         elif stage == 'canonical':   # the library's defaults: no `defaults=`; seeds declared for every arm at once
             compare(data=FLOWERS, size=a.size, epochs=30, arch='resnet18', bs=64, lr=2e-3, num_workers=0,
-                    arms=arms('canonical'), seeds=seeds(5), explain=arms('canonical'), n_explain=64,
+                    arms=arms('canonical'), seeds=seeds(5), score=arms('canonical'), n_explain=64,
                     threads=a.threads or 1, out=CANON)
         elif stage == 'fewer':   # seeds declared up front; a seed's two sizes together, so a partial table is paired
             declared = seeds(5)
@@ -173,9 +173,9 @@ def main():
             print(markdown_table(s[['arm', 'measure', 'n_seeds', 'mean', 'ci_low', 'ci_high', 'diff', 'diff_low',
                                     'diff_high', 'p_holm', 'verdict']].round(3)), flush=True)
             print("its figure: python scripts/make_images.py --only flowers12-agreement (the images' manifest)")
-        elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=seeds([3, 4]), explain=CORE, n_explain=64, **flowers)
+        elif stage == 'seeds45': compare(arms=arms('seeds45'), seeds=seeds([3, 4]), score=CORE, n_explain=64, **flowers)
         elif stage == 'imagenette':
-            compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=seeds(3), explain=CORE, n_explain=64,
+            compare(data=IMAGENETTE, size=128, epochs=15, arms=arms('imagenette'), seeds=seeds(3), score=CORE, n_explain=64,
                     out='results/imagenette-4k', **common)
         elif stage == 'hyper':
             hyper = dict(flowers, epochs=20, out='results/flowers12-hyper', seeds=seeds(3))

@@ -294,6 +294,8 @@ def test_a_method_of_your_own(resnet, registry):
     assert (ours.cams - gradcam.cams).abs().max() > 0.05                           # not Grad-CAM's map
     assert (compute_cams(resnet, x, 'gradcam-positive', fast=False).cams - ours.cams).abs().max() == 0   # no pgc class
     assert compute_cams(resnet, x, 'gradcam-positive', smooth='aug+eigen').cams.std() > 0.05
+    from proxy_attention.callback import ProxyAttention
+    assert ProxyAttention(method='gradcam-positive').method == 'gradcam-positive'   # registered after import
     with pytest.raises(ValueError, match=r"`name`='gradcam-positive' is registered already"):
         register_cam_method('gradcam-positive', positive_weights)
     # weights, not weighted activations

@@ -113,7 +113,7 @@ def test_epoch_without_mistakes(digits):
 
 def test_max_images_bounds_the_step(digits):
     learn = learner(digits)
-    cb = pa(schedule=['p', 'p'], subset=1.0, max_images=5, pool='replace')
+    cb = pa(schedule=['p', 'p'], subset=1.0, max_images=5, pool='latest')
     run(learn, lambda: learn.fit(2, 1e-3, cbs=cb))
     assert [h['made'] for h in cb.history] == [5, 5] and len(cb.pool_x) == 5
 

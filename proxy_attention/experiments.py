@@ -4,8 +4,7 @@
 
 # %% ../nbs/07_experiments.ipynb #f9da1e6a
 from __future__ import annotations
-import os, io, json, math, time, socket, hashlib, inspect, subprocess, warnings
-from contextlib import contextmanager
+import os, json, time, socket, hashlib, inspect, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastai.callback.core import Callback
@@ -26,11 +25,20 @@ from .reporting import (final_rows, PAIR_COLS, pair_check, drift_note, summarize
 from .stats import t_interval, holm, paired_p, holm_verdict
 from .metrics import explain_learner, fixed_images
 from .viz import compare_grid, save_figure
+# names that moved to `storage`, `reporting`, `stats` and `viz`, still importable from here
+_all_ = ['RUN_COLS', 'LATER_COLS', 'RESULT_COLS', 'locked', 'read_csv', 'write_atomic', 'finished_runs',
+         'setting_text', 'ENV_COLS', 'final_rows', 'drift_note', 'summarize', 'format_summary', 'summary_table',
+         'vs_defaults', 'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label',
+         'plot_sweep', 'plot_forest', 't_interval', 'holm', 'paired_p', 'holm_verdict', 'save_figure']
 
 # %% auto #0
 __all__ = ['SWEEP_PARAMS', 'arm_callbacks', 'data_options', 'EpochTimer', 'callback_settings', 'settings_difference',
            'save_weights', 'load_weights', 'check_seeds', 'claim_group', 'finished_runs_explain', 'compare_plan',
-           'unfed_runs', 'compare', 'sweep_plan', 'sweep']
+           'unfed_runs', 'compare', 'sweep_plan', 'sweep', 'RUN_COLS', 'LATER_COLS', 'RESULT_COLS', 'locked',
+           'read_csv', 'write_atomic', 'finished_runs', 'setting_text', 'ENV_COLS', 'final_rows', 'drift_note',
+           'summarize', 'format_summary', 'summary_table', 'vs_defaults', 'epochs_to_reach', 'plot_curves',
+           'seeds_text', 'plot_compare', 'default_label', 'plot_sweep', 'plot_forest', 't_interval', 'holm', 'paired_p',
+           'holm_verdict', 'save_figure']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 SWEEP_PARAMS = KNOBS   # every setting a user tunes

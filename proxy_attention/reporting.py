@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math, inspect
 from pathlib import Path
-import numpy as np, pandas as pd
+import pandas as pd
 from .callback import ProxyAttention
 from .training import proxy_settings
 from .storage import CONFIG_COLS, ARMS, run_label, run_settings, run_name, arm_settings, setting_text

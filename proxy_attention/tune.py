@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect, json, os, re, socket, time, warnings, multiprocessing as mp
 from pathlib import Path
 import torch
-from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.core import CancelFitException
 from fastai.callback.tracker import TrackerCallback
 from .core import parse_schedule
 from .callback import ProxyAttention, check_settings, SETTINGS

@@ -256,8 +256,10 @@ def _with_knob_flags(f):
         shown = 'none' if default is None else ','.join(map(str, default)) if isinstance(default, list) else default
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                  annotation=_arg(f"{doc} (default {shown})", typ))
-    ps = [p.replace(kind=p.KEYWORD_ONLY) if p.name != 'command' else p for p in inspect.signature(f).parameters.values()
-          if p.kind != p.VAR_KEYWORD]
+    # annotations evaluated (this module's `from __future__ import annotations` makes them strings): a signature set
+    # by hand is taken as it is, and fastcore 2.x's `anno_parser` would read '_arg(...)' as a type
+    ps = [p.replace(kind=p.KEYWORD_ONLY) if p.name != 'command' else p
+          for p in inspect.signature(f, eval_str=True).parameters.values() if p.kind != p.VAR_KEYWORD]
     i = [p.name for p in ps].index('seed') + 1
     f.__signature__ = inspect.Signature(ps[:i] + [flag(k, *v) for k, v in KNOB_PARAMETERS.items()] + ps[i:])
     return f

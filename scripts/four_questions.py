@@ -30,6 +30,11 @@ def seeds_of(df) -> str:
     fin = final_rows(df)
     return '; '.join(f"{a}: {', '.join(map(str, sorted(g['seed'])))}" for a, g in fin.groupby('arm', sort=False))
 
+def seeds_every_arm_has(df:pd.DataFrame) -> list:
+    "The seeds that every arm of `df` (rows with `arm` and `seed`) has: one seed set for a table"
+    sets = [set(g['seed']) for _, g in df.groupby('arm')]
+    return sorted(set.intersection(*sets)) if sets else []
+
 def accuracy_table(s:pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({'arm': s['arm'], 'seeds': s['n_seeds'], 'accuracy (95% CI)': [
         ci(m, lo, hi) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])],
@@ -72,9 +77,7 @@ def question2():
         return print("Not measured yet: `python scripts/thesis_regime.py vit-ref agreement`.")
     df = pd.read_csv(AGREE/'agreement.csv')
     cnn = df[df['arm'] != 'vit']
-    seeds = [s for s in sorted(set(cnn['seed'])) if all(((cnn['arm'] == a) & (cnn['seed'] == s)).any()
-                                                       for a in set(cnn['arm']))]
-    df = df[(df['arm'] == 'vit') | df['seed'].isin(seeds)]   # one seed set for every arm
+    df = df[(df['arm'] == 'vit') | df['seed'].isin(seeds_every_arm_has(cnn))]   # one seed set for every arm
     s = agreement_summary(df)
     print(f"{df['image'].nunique()} test images, CNN Grad-CAM++ vs ViT gradient rollout of the true class, "
           f"commit {', '.join(sorted(set(df['commit'].astype(str))))}:\n")
@@ -104,7 +107,7 @@ def question4(res):
     if not (CANON/'explain.csv').exists(): return print("No explained canonical models yet.")
     e = pd.read_csv(CANON/'explain.csv')
     arms = [a for a in CANONICAL if a in set(e['arm'])]
-    seeds = [s for s in sorted(set(e['seed'])) if all(((e['arm'] == a) & (e['seed'] == s)).any() for a in arms)]
+    seeds = seeds_every_arm_has(e[e['arm'].isin(arms)])
     print(f"The final models' Grad-CAM++ maps on 64 fixed test images, paired on the seeds every explained arm has "
           f"({', '.join(map(str, seeds))}; arms {', '.join(arms)}):\n")
     s = explain_paired(e[e['seed'].isin(seeds)], results=res)

@@ -23,7 +23,7 @@ from .reporting import (final_rows, PAIR_COLS, pair_check, drift_note, summarize
                                        summary_table, vs_defaults, epochs_to_reach, plot_curves, seeds_text,
                                        plot_compare, default_label, plot_sweep, plot_forest)
 from .stats import t_interval, holm, paired_p, holm_verdict
-from .metrics import explain_learner, fixed_images
+from .metrics import METRICS, explain_learner, fixed_images
 from .viz import compare_grid, save_figure
 # names that moved to `storage`, `reporting`, `stats` and `viz`, still importable from here
 _all_ = ['RUN_COLS', 'LATER_COLS', 'RESULT_COLS', 'locked', 'read_csv', 'write_atomic', 'finished_runs',
@@ -33,12 +33,12 @@ _all_ = ['RUN_COLS', 'LATER_COLS', 'RESULT_COLS', 'locked', 'read_csv', 'write_a
 
 # %% auto #0
 __all__ = ['SWEEP_PARAMS', 'arm_callbacks', 'data_options', 'EpochTimer', 'callback_settings', 'settings_difference',
-           'save_weights', 'load_weights', 'check_seeds', 'claim_group', 'finished_runs_explain', 'compare_plan',
-           'unfed_runs', 'compare', 'sweep_plan', 'sweep', 'RUN_COLS', 'LATER_COLS', 'RESULT_COLS', 'locked',
-           'read_csv', 'write_atomic', 'finished_runs', 'setting_text', 'ENV_COLS', 'final_rows', 'drift_note',
-           'summarize', 'format_summary', 'summary_table', 'vs_defaults', 'epochs_to_reach', 'plot_curves',
-           'seeds_text', 'plot_compare', 'default_label', 'plot_sweep', 'plot_forest', 't_interval', 'holm', 'paired_p',
-           'holm_verdict', 'save_figure']
+           'save_weights', 'load_weights', 'check_seeds', 'claim_group', 'finished_runs_explain',
+           'complete_explanation', 'compare_plan', 'unfed_runs', 'compare', 'sweep_plan', 'sweep', 'RUN_COLS',
+           'LATER_COLS', 'RESULT_COLS', 'locked', 'read_csv', 'write_atomic', 'finished_runs', 'setting_text',
+           'ENV_COLS', 'final_rows', 'drift_note', 'summarize', 'format_summary', 'summary_table', 'vs_defaults',
+           'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep', 'plot_forest',
+           't_interval', 'holm', 'paired_p', 'holm_verdict', 'save_figure']
 
 # %% ../nbs/07_experiments.ipynb #6448f269
 SWEEP_PARAMS = KNOBS   # every setting a user tunes
@@ -346,8 +346,9 @@ def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, 
                 continue
             for method in need_explain:   # a row per map method the metrics are computed with
                 m = explain_learner(learn, dls, n=n_explain, method=method)
-                append_rows([dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, **m, weights=weights,
-                                  commit=commit, **env)], ecsv)
+                row = dict(**cfg, arm=arm, param=param, setting=setting, seed=seed, **m, weights=weights,
+                           commit=commit, **env)
+                if not complete_explanation(ecsv, key, row, f"{name} ({method})"): append_rows([row], ecsv)
             # the grid once, when the first seed's explained models are all there (not once per map method)
             if grid is not None and (not grid_learners or seed == grid_learners['seed']):
                 grid_learners.update(seed=seed, **{arm: learn})
@@ -359,11 +360,35 @@ def _run_group(seed, items, done, env, *, cfg, data, size, bs, dls_kwargs, out, 
         except OSError: pass   # another process's seed just saved a fork state there
 
 def finished_runs_explain(path) -> set:
-    "(run key, map method) of the explainability metrics in the CSV at `path`"
+    "(run key, map method) of the explainability rows in the CSV at `path` that have every metric of `METRICS`"
     path = Path(path)
     if not path.exists(): return set()
     df = pd.read_csv(path, keep_default_na=False, na_values=[''], dtype=STR_COLS)
-    return {(run_key(r), r['method']) for _, r in df.iterrows()}
+    full = df.reindex(columns=list(METRICS)).notna().all(axis=1)   # a row from before a metric existed is not done
+    return {(run_key(r), r['method']) for (_, r), ok in zip(df.iterrows(), full) if ok}
+
+def complete_explanation(path, key:tuple, row:dict, name:str='') -> bool:
+    """Put `row` (run `key`'s metrics computed again from its recorded weights) in place of that run's row for the same
+    map method that lacks a metric, if the metrics that row has are reproduced (to 1e-6); False when there is no such
+    row. A row whose values are not reproduced is kept as it is, with a warning: it is not another model's to fill"""
+    path = Path(path)
+    if not path.exists(): return False
+    with locked(path):
+        df = read_csv(path)
+        hit = np.array([run_key(r) == key and r['method'] == row['method'] for _, r in df.iterrows()], dtype=bool)
+        if not hit.any(): return False
+        old = df[hit].iloc[-1]
+        had = [m for m in ('n_images', 'image_accuracy', *METRICS) if m in old.index and pd.notna(old[m])]
+        differ = [f"{m} {old[m]:.6g} != {row[m]:.6g}" for m in had
+                  if not np.isclose(float(old[m]), float(row[m]), rtol=0, atol=1e-6)]
+        if differ:
+            lacks = ', '.join(m for m in METRICS if m not in had)
+            warnings.warn(f"{name}: its explainability row in {path} lacks {lacks}, but its recorded weights give "
+                          f"other values here ({'; '.join(differ)}: another environment?), so the row is kept as it is")
+            return True
+        i = np.flatnonzero(hit)[-1]
+        write_atomic(pd.concat([df.iloc[:i], pd.DataFrame([row]), df.iloc[i + 1:]], ignore_index=True), path)
+    return True
 
 
 # %% ../nbs/07_experiments.ipynb #33dd8f68

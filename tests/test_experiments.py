@@ -1,5 +1,5 @@
 "Experiments harness: appended CSVs, resume, run identity, arms, CI maths, verdicts, figures only where asked, explain.csv (the CLI: test_cli.py)"
-import math, os, re, subprocess, sys
+import io, math, os, re, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from scipy import stats
@@ -124,7 +124,7 @@ def test_sweep(first, monkeypatch):
 
 def test_explain_csv_and_no_dataset_writes(tmp_path, monkeypatch):
     out = tmp_path/'out'
-    with too_short(): compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=8, **{**TINY, 'seeds': 1})
+    with too_short(): compare(arms=('baseline', 'proxy'), out=out, score=('proxy',), n_explain=8, **{**TINY, 'seeds': 1})
     ex = pd.read_csv(out/'explain.csv')
     assert list(ex['arm']) == ['proxy'] and ex['n_images'].tolist() == [8]
     assert {'road', 'drop_in_confidence', 'increase_in_confidence'} <= set(ex.columns)
@@ -133,7 +133,7 @@ def test_explain_csv_and_no_dataset_writes(tmp_path, monkeypatch):
     grids, real_grid, fits = [], E.compare_grid, []
     monkeypatch.setattr(E, 'compare_grid', lambda *a, **k: grids.append(1) or real_grid(*a, **k))
     monkeypatch.setattr(E, 'train_arm', lambda *a, **k: fits.append(1) or pytest.fail('trained again'))
-    compare(arms=('baseline', 'proxy'), out=out, explain=('proxy',), n_explain=4, grid=tmp_path/'grid.png',
+    compare(arms=('baseline', 'proxy'), out=out, score=('proxy',), n_explain=4, grid=tmp_path/'grid.png',
             explain_methods=('gradcam++', 'layercam', 'xgradcam'), **{**TINY, 'seeds': 1})
     ex = pd.read_csv(out/'explain.csv')
     assert list(ex['method']) == ['gradcam++', 'layercam', 'xgradcam'] and len(pd.read_csv(out/'results.csv')) == n_rows
@@ -144,6 +144,21 @@ def test_explain_csv_and_no_dataset_writes(tmp_path, monkeypatch):
     # the same metrics from the recorded weights as from the model right after its training
     assert ex.loc[ex['method'] == 'gradcam++', 'road'].iloc[0] == pytest.approx(
         pd.read_csv(out/'explain.csv').loc[0, 'road'])
+    # a row from before a metric existed is completed from the recorded weights in place (no second row), when the
+    # values it has are reproduced; otherwise it is kept as it is, with a warning
+    full = pd.read_csv(out/'explain.csv')
+    auc = full.loc[0, ['deletion_auc', 'insertion_auc']].astype(float).tolist()
+    full.loc[0, ['deletion_auc', 'insertion_auc']] = np.nan; full.to_csv(out/'explain.csv', index=False)
+    compare(arms=('baseline', 'proxy'), out=out, score=('proxy',), n_explain=8, **{**TINY, 'seeds': 1})
+    again = pd.read_csv(out/'explain.csv')
+    assert len(again) == 3 and again.loc[0, 'method'] == 'gradcam++'
+    assert again.loc[0, ['deletion_auc', 'insertion_auc']].astype(float).tolist() == pytest.approx(auc, abs=1e-6)
+    assert again.drop(columns=['deletion_auc', 'insertion_auc']).equals(full.drop(columns=['deletion_auc', 'insertion_auc']))
+    bad = again.copy(); bad.loc[0, ['deletion_auc', 'insertion_auc']] = np.nan; bad.loc[0, 'road'] += 0.01
+    bad.to_csv(out/'explain.csv', index=False)
+    with pytest.warns(UserWarning, match='other values here'):
+        compare(arms=('baseline', 'proxy'), out=out, score=('proxy',), n_explain=8, **{**TINY, 'seeds': 1})
+    assert pd.read_csv(out/'explain.csv').equals(pd.read_csv(io.StringIO(bad.to_csv(index=False))))
     # weights that are not the recorded ones (changed, or gone) explain nothing: a model trained again is another model
     (out/w.split()[0]).write_bytes(b'not the recorded weights')
     with pytest.warns(UserWarning, match='no recorded weights'):

@@ -250,27 +250,36 @@ def fewer_data_summary(*frames:pd.DataFrame, # Rows of `results.csv` files: the 
     s.insert(0, 'train_fraction', s['data_options'].map(train_fraction_of))
     return s.sort_values(['train_fraction'], kind='stable').reset_index(drop=True)
 
+def _n_seeds(ns) -> str:
+    "'1 seed', '5 seeds', '2-5 seeds': how many seeds an arm's points average"
+    lo, hi = int(min(ns)), int(max(ns))
+    return f"{lo if lo == hi else f'{lo}-{hi}'} seed{'s' if hi > 1 else ''}"
+
 def plot_fewer_data(s:pd.DataFrame, # `fewer_data_summary`'s rows
                     title:str|None=None, save=None):
     "Accuracy against the share of training images per arm (95% CI over seeds), and each arm's paired difference"
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for i, (arm, g) in enumerate(s.groupby('arm', sort=False)):
-        g, dx = g.sort_values('train_fraction'), (i - 1.5) * 0.006   # side by side, not on top of each other
+        g, dx = g.sort_values('train_fraction'), (i - 1.5) * 0.012   # side by side, not on top of each other
         # a point without an interval (one seed) is drawn hollow and without bars: never as a zero-width certainty
         err = lambda m, lo, hi: None if np.isnan(np.asarray(lo, float)).any() else np.array([m - lo, hi - m])
         mk = lambda ok: dict(marker='o', capsize=3) if ok else dict(marker='o', mfc='none')
         ok = bool(g['ci_low'].notna().all())
         line = a.errorbar(g['train_fraction'] + dx, g['mean'], err(g['mean'], g['ci_low'], g['ci_high']), **mk(ok),
-                          label=f"{arm} ({', '.join(map(str, sorted(set(g['n_seeds']))))} seeds)")
+                          label=f"{arm} ({_n_seeds(g['n_seeds'])})")
         if g['diff'].notna().any():
             ok = bool(g['diff_low'].notna().all())
             b.errorbar(g['train_fraction'] + dx, 100 * g['diff'], err(100 * g['diff'], 100 * g['diff_low'],
                        100 * g['diff_high']), **mk(ok), color=line[0].get_color(), label=arm)
     b.axhline(0, color='k', lw=0.8)
+    ticks = sorted(set(s['train_fraction']) | {0.25, 0.5, 1.0})   # the same axis whichever sizes have runs yet
     for ax in (a, b):
         ax.set_xlabel('share of the training images'); ax.grid(alpha=0.3); ax.legend(fontsize=8)
-        ax.set_xticks(sorted(set(s['train_fraction'])))
+        ax.set_xticks(ticks, [f"{100 * t:.0f}%" for t in ticks]); ax.set_xlim(0.15, 1.1)
+    if s['ci_low'].isna().any():
+        a.annotate('hollow: one seed, no interval', (0.99, 0.01), xycoords='axes fraction', ha='right', fontsize=7,
+                   color='0.4')
     a.set_ylabel('test accuracy'); b.set_ylabel('paired difference to the baseline (points)')
     if title: fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -96,6 +96,8 @@ def question3(res):
     print(f"Finished so far: {seeds_of(fewer)} (fewer data); a seed counts once every arm of it has finished at "
           f"{', '.join(f'{100 * f:.0f}%' for f in FRACTIONS)} and in the canonical table (100%): "
           f"{', '.join(map(str, seeds)) or 'none yet'}.\n")
+    print("Figure (at each size, the seeds every arm has finished there): "
+          "[images/flowers12-fewer.png](../images/flowers12-fewer.png).\n")
     if not seeds: return
     s = fewer_data_summary(both[both['seed'].isin(seeds)], arms=FEWER_ARMS)
     t = accuracy_table(s); t.insert(0, 'share of train/', s['train_fraction'])

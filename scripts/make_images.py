@@ -145,6 +145,28 @@ def _imagenette(): return results_figure('imagenette-4k')
 @image('tune-flowers12', 'results/tune-flowers12')
 def _tune(): return results_figure('tune-flowers12')
 
+@image('flowers12-fewer', 'results/flowers12-fewer and results/flowers12-canonical (the 100% points)')
+def _fewer():
+    "Question 3: accuracy against the share of training images, and each arm's paired difference to the baseline"
+    from proxy_attention.questions import fewer_data_summary, plot_fewer_data, train_fraction_of
+    frames = [read_results(ROOT/'results'/f/'results.csv') for f in ('flowers12-fewer', 'flowers12-canonical')]
+    kept = [current_runs(df, f) for df, f in zip(frames, ('flowers12-fewer', 'flowers12-canonical'))]
+    arms = ('baseline', 'proxy', 'randomcam', 'replay')   # the fewer stage's arms (scripts/thesis_regime.py FEWER)
+    rows = pd.concat([k[0] for k in kept], ignore_index=True)
+    rows = rows[rows['arm'].isin(arms)]
+    fin = final_rows(rows)
+    # at each size, the seeds every arm has finished (one seed set per size: a point is never an arm's lucky seeds)
+    full = {(o, sd) for (o, sd), g in fin.groupby(['data_options', 'seed']) if set(g['arm']) >= set(arms)}
+    rows = rows[[(o, sd) in full for o, sd in zip(rows['data_options'], rows['seed'])]]
+    s = fewer_data_summary(rows, arms=arms)
+    fig = plot_fewer_data(s, title='flowers12, ResNet-18 from scratch: fewer training images (same test images)')
+    runs = current_runs(rows, 'flowers12-fewer')[1]   # what is drawn: the seeds counted over every size
+    add_note(fig, settings_note(common_settings(runs), fig))
+    return dict(fig=fig, settings=common_settings(runs), runs=runs, left_out=sorted({d for k in kept for d in k[2]}),
+                rows=int(len(rows)), rows_made_at=sorted(set(rows['commit'].astype(str))),
+                seeds={f"{100 * train_fraction_of(o):.0f}%": sorted(int(x) for x in set(g['seed']))
+                       for o, g in final_rows(rows).groupby('data_options')})
+
 # the grids: a baseline and a proxy arm at the library's defaults on 256 digits at 64 px (2 x 2 maps), 4 epochs: the
 # default schedule makes two proxy steps, the second trains on the first's images (the thesis's feeding)
 DIGITS = dict(size=64, bs=16, n=256, epochs=4, seed=42)

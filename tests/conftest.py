@@ -3,11 +3,16 @@ and a recording callback that sees the batches the model is actually trained on.
 
 The project's own warnings (`ProxyAttentionWarning`) are errors in this suite (pytest.ini); a test that expects one
 says so with `pytest.warns`."""
-import random, pytest, torch, torch.nn as nn
+import os, random, pytest, torch, torch.nn as nn
 from fastai.vision.all import Learner, Callback, ConvLayer, CrossEntropyLossFlat, accuracy, set_seed, Normalize
 from proxy_attention.callback import ProxyAttention
 
 torch.set_num_threads(max(1, torch.get_num_threads()))
+
+def pytest_xdist_auto_num_workers(config):
+    """pytest.ini's `-n auto`: a worker per core, at most 4 (each holds a few GB: fastai, torch, a Chromium at times).
+    `OMP_NUM_THREADS=1` (the README's command) keeps each worker on one thread"""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1))
 
 class Boom(nn.Module):
     "Identity, except that it raises `exc` in a CAM pass (eval mode with gradients on) once armed: an error *inside* the CAM pass"

@@ -7,12 +7,23 @@ import os, random, pytest, torch, torch.nn as nn
 from fastai.vision.all import Learner, Callback, ConvLayer, CrossEntropyLossFlat, accuracy, set_seed, Normalize
 from proxy_attention.callback import ProxyAttention
 
-torch.set_num_threads(max(1, torch.get_num_threads()))
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 def pytest_xdist_auto_num_workers(config):
-    """pytest.ini's `-n auto`: a worker per core, at most 4 (each holds a few GB: fastai, torch, a Chromium at times).
-    `OMP_NUM_THREADS=1` (the README's command) keeps each worker on one thread"""
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1))
+    "pytest.ini's `-n auto`: a worker per core, at most 4 (each holds a few GB: fastai, torch, a Chromium at times)"
+    return max(1, min(4, _cores()))
+
+# Test files side by side share the cores out: each worker, and the processes its tests start (they inherit
+# OMP_NUM_THREADS), gets cores // workers threads, or fewer where OMP_NUM_THREADS says so. Two workers of two threads
+# each on two cores took twice the CPU time of one thread each.
+if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):
+    _threads = max(1, _cores() // int(os.environ['PYTEST_XDIST_WORKER_COUNT']))
+    if os.environ.get('OMP_NUM_THREADS', '').isdigit():
+        _threads = max(1, min(_threads, int(os.environ['OMP_NUM_THREADS'])))
+    os.environ['OMP_NUM_THREADS'] = str(_threads)
+    torch.set_num_threads(_threads)
+torch.set_num_threads(max(1, torch.get_num_threads()))
 
 class Boom(nn.Module):
     "Identity, except that it raises `exc` in a CAM pass (eval mode with gradients on) once armed: an error *inside* the CAM pass"

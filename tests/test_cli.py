@@ -266,7 +266,7 @@ def test_ctrl_c_says_what_is_safe_and_how_to_resume(tmp_path):
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
     done = len(final_accuracies(csv))
-    assert p.returncode == 130 and 'Traceback' not in err, err[-3000:]
+    assert p.returncode == 130 and 'Traceback' not in err, f"{done} runs finished; stderr: {err[-3000:]}; stdout: {out[-2000:]}"
     assert 0 < done < 6 and err.splitlines()[-1] == (
         f"proxy-attention: interrupted: {done} finished run{'s' * (done != 1)} safely in {csv} ({done} from this command); "
         "the same command resumes from there, skipping them"), err[-3000:]

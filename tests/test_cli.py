@@ -259,7 +259,10 @@ def test_ctrl_c_says_what_is_safe_and_how_to_resume(tmp_path):
            '--epochs', '2', '--schedule', 'p,1', '--feed', 'every_epoch', '--n', '160', '--size', '32', '--bs', '32',
            '--workers', '0', '--out', str(tmp_path/'runs')]
     csv = tmp_path/'runs'/'results.csv'
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=ENV)
+    # as from a terminal: SIGINT at its default, also where this suite was started in the background of a script
+    # (a shell without job control starts its `&` commands with SIGINT ignored, and the compare would inherit that)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=ENV,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not (csv.exists() and final_accuracies(csv)) and p.poll() is None and time.monotonic() < deadline: time.sleep(0.2)
     assert p.poll() is None, 'the compare ended before it could be interrupted'

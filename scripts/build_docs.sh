@@ -7,8 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 $PY docs/site/stage.py
-rm -rf _site
-$PY -m sphinx -b html -q -j auto -c docs/site -d _proc/site-doctrees _proc/site _site
+rm -rf _site _proc/html
+# built inside _proc/ (git-ignored), then moved: myst-nb writes its output images beside the build folder
+# (jupyter_execute/), which would otherwise land in the project's root
+$PY -m sphinx -b html -q -j auto -c docs/site -d _proc/site-doctrees _proc/site _proc/html
+mv _proc/html _site
 # sphinx writes this for its own incremental builds; the site does not need it
 rm -f _site/.buildinfo
 # a page that would reach the network when opened: a script, style sheet or image from http(s)

@@ -375,7 +375,7 @@ REPRODUCED = dict(road=1e-3)
 def complete_explanation(path, key:tuple, row:dict, name:str='') -> bool:
     """Put `row` (run `key`'s metrics computed again from its recorded weights) in place of that run's row for the same
     map method that lacks a metric, if the values that row has are reproduced (to `REPRODUCED`); False when there is no
-    such row. A row whose values are not reproduced is kept as it is, with a warning: it is not another model's to fill"""
+    such row. A row whose values are not reproduced is kept as it is, with a warning: not another model's to fill"""
     path = Path(path)
     if not path.exists(): return False
     with locked(path):
@@ -384,8 +384,8 @@ def complete_explanation(path, key:tuple, row:dict, name:str='') -> bool:
         if not hit.any(): return False
         old = df[hit].iloc[-1]
         had = [m for m in ('n_images', 'image_accuracy', *METRICS) if m in old.index and pd.notna(old[m])]
-        differ = [f"{m} {old[m]:.6g} != {row[m]:.6g}" for m in had
-                  if not np.isclose(float(old[m]), float(row[m]), rtol=0, atol=REPRODUCED.get(m, 1e-6))]
+        close = lambda m: np.isclose(float(old[m]), float(row[m]), rtol=0, atol=REPRODUCED.get(m, 1e-6))
+        differ = [f"{m} {old[m]:.6g} != {row[m]:.6g}" for m in had if not close(m)]
         if differ:
             lacks = ', '.join(m for m in METRICS if m not in had)
             warnings.warn(f"{name}: its explainability row in {path} lacks {lacks}, but its recorded weights give "

@@ -52,6 +52,12 @@ def question1(res):
     pc = pair_check(res)
     print(f"Pair check: {(pc['status'] == 'paired').sum()} of {len(pc)} proxy-pipeline runs equal their baseline before "
           f"their first proxy image. {drift_note(pc)}".rstrip())
+    every = fin.pivot_table(index='arm', columns='seed', values='accuracy', aggfunc='first')
+    every = every.reindex([a for a in CANONICAL if a in every.index])
+    print("\nEvery finished run's final test accuracy, by seed (no statistics here: the tables below pair on one seed "
+          "set):\n")
+    print(markdown_table(every.map(lambda v: '' if pd.isna(v) else f"{v:.4f}").rename(
+        columns=lambda c: f"seed {c}").reset_index()))
     finished = [a for a in CANONICAL if a in set(fin['arm'])]
     full = complete_seeds(res, finished)   # one seed set for every arm of a table
     ok = res[res['seed'].isin(full) & res['arm'].isin(finished)]

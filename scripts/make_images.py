@@ -158,6 +158,7 @@ def _fewer():
     # at each size, the seeds every arm has finished (one seed set per size: a point is never an arm's lucky seeds)
     full = {(o, sd) for (o, sd), g in fin.groupby(['data_options', 'seed']) if set(g['arm']) >= set(arms)}
     rows = rows[[(o, sd) in full for o, sd in zip(rows['data_options'], rows['seed'])]]
+    fin = fin[[(o, sd) in full for o, sd in zip(fin['data_options'], fin['seed'])]]
     s = fewer_data_summary(rows, arms=arms)
     fig = plot_fewer_data(s, title='flowers12, ResNet-18 from scratch: fewer training images (same test images)')
     runs = current_runs(rows, 'flowers12-fewer')[1]   # what is drawn: the seeds counted over every size
@@ -165,7 +166,7 @@ def _fewer():
     return dict(fig=fig, settings=common_settings(runs), runs=runs, left_out=sorted({d for k in kept for d in k[2]}),
                 rows=int(len(rows)), rows_made_at=sorted(set(rows['commit'].astype(str))),
                 seeds={f"{100 * train_fraction_of(o):.0f}%": sorted(int(x) for x in set(g['seed']))
-                       for o, g in final_rows(rows).groupby('data_options')})
+                       for o, g in fin.groupby('data_options')})
 
 # the grids: a baseline and a proxy arm at the library's defaults on 256 digits at 64 px (2 x 2 maps), 4 epochs: the
 # default schedule makes two proxy steps, the second trains on the first's images (the thesis's feeding)

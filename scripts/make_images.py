@@ -113,13 +113,13 @@ def image(name:str, source:str):
         return f
     return deco
 
-def results_figure(folder:str, kind:str='curves', rows=None) -> dict:
-    "A results folder's figure (results_summary's: curves or panels, or the forest), drawn from its current runs"
+def results_figure(folder:str, kind:str='curves', rows=None, **kwargs) -> dict:
+    "A results folder's figure (results_summary's: curves or panels, or the forest with `kwargs`), from its current runs"
     import results_summary
     path = ROOT/'results' if folder == 'results' else ROOT/'results'/folder
     df = read_results(path/'results.csv') if rows is None else rows
     df, runs, dropped = current_runs(df, folder)
-    fig = results_summary.forest(path, df) if kind == 'forest' else results_summary.figure(path, df)
+    fig = results_summary.forest(path, df, **kwargs) if kind == 'forest' else results_summary.figure(path, df)
     add_note(fig, settings_note(common_settings(runs), fig))
     return dict(fig=fig, settings=common_settings(runs), runs=runs, left_out=dropped, rows=int(len(df)),
                 rows_made_at=sorted(set(df['commit'].astype(str))))
@@ -128,7 +128,8 @@ def results_figure(folder:str, kind:str='curves', rows=None) -> dict:
 def _flowers12_forest(): return results_figure('flowers12', 'forest')
 
 @image('flowers12-canonical-forest', 'results/flowers12-canonical')
-def _canonical_forest(): return results_figure('flowers12-canonical', 'forest')
+def _canonical_forest():   # seeds declared for every arm, run one after another: pair on those all arms have
+    return results_figure('flowers12-canonical', 'forest', common_seeds=True)
 
 @image('flowers12-canonical', 'results/flowers12-canonical')
 def _canonical_curves(): return results_figure('flowers12-canonical')

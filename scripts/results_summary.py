@@ -111,9 +111,17 @@ def figure(folder:Path, res:pd.DataFrame|None=None, # Its rows (default: all of 
 
 def forest(folder:Path, res:pd.DataFrame|None=None, # Its rows (default: all of `folder/results.csv`)
            save=None, # PNG path (None: not saved); the figure is returned either way
-           note:str=''): # Added to the title (e.g. settings that were the defaults when the rows were made)
+           note:str='', # Added to the title (e.g. settings that were the defaults when the rows were made)
+           common_seeds:bool=False): # Pair every arm on the seeds all of them have finished (one seed set, one family)
     "The headline figure: each run's paired difference to the baseline (proven pairs only), Holm-corrected verdicts"
     res = read_results(folder/'results.csv') if res is None else res
+    if common_seeds:   # a table still filling up: its arms' seeds in common, so that no arm is paired on more seeds
+        fin = final_rows(res)
+        sets = [set(g['seed']) for _, g in fin.groupby(['arm', 'param', 'setting'])]
+        common = sorted(set.intersection(*sets)) if sets else []
+        res = res[res['seed'].isin(common)]
+        if not len(res): raise ValueError(f"{folder}: no seed has a finished run of every arm yet")
+        note += f"; seed{'s' if len(common) != 1 else ''} {', '.join(map(str, common))} (every arm has them)"
     s = summarize(res, unequal_seeds=True)
     fig = plot_forest(s, title=f"{Path(str(res['data'].iloc[0])).name}, {res['arch'].iloc[0]} from scratch, "
                                f"{res['size'].iloc[0]} px: each run vs the baseline{note}")
@@ -124,7 +132,8 @@ def forest(folder:Path, res:pd.DataFrame|None=None, # Its rows (default: all of 
     base = s.loc[s['arm'] == 'baseline', 'n_seeds']
     if len(base):
         n = int(base.iloc[0])
-        ax.set_title(f"{ax.get_title()}\n(baseline: {n} seed{'s' if n != 1 else ''})", fontsize=10)
+        ax.set_title(f"{ax.get_title()}\n(baseline: " + ('1 seed: no interval, no verdict yet)' if n == 1 else
+                                                        f"{n} seeds)"), fontsize=10)
     fig.tight_layout()
     if save: save_figure(fig, save)
     return fig

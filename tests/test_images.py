@@ -103,3 +103,24 @@ def test_every_shown_image_is_made_by_the_script():
 def test_tuner_screenshot_shows_todays_controls():
     "The screenshot's controls (names, options, placeholder) are those a `ProxyTuner` has now"
     assert make_images.tuner_controls(make_images.small_tuner()) == MANIFEST['tuner']['controls']
+
+def test_canonical_forest_pairs_every_arm_on_the_seeds_all_arms_have():
+    "A table still filling up: an arm with a seed the others lack is not paired on more seeds than they are"
+    import results_summary
+    from proxy_attention.experiments import read_results, summarize
+    folder = ROOT/'results'/'flowers12-canonical'
+    res = read_results(folder/'results.csv')
+    # baseline and proxy on seeds 0 and 1, the replay control on seed 0 only (rows committed in the canonical folder)
+    res = res[(res['arm'].isin(['baseline', 'proxy']) & res['seed'].isin([0, 1]))
+              | ((res['arm'] == 'replay') & (res['seed'] == 0))]
+    assert set(res.loc[res['arm'] == 'proxy', 'seed']) == {0, 1}
+    labels = lambda fig: [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert 'proxy, 2 seeds' in labels(results_summary.forest(folder, res))   # each arm on its own seeds
+    fig = results_summary.forest(folder, res, common_seeds=True)
+    assert labels(fig) == ['replay, 1 seed', 'proxy, 1 seed'], labels(fig)
+    assert 'seed 0 (every arm has them)' in fig.axes[0].get_title() and 'no interval' in fig.axes[0].get_title()
+    # the point drawn is seed 0's own difference
+    one = summarize(res[res['seed'] == 0])
+    row = labels(fig).index('proxy, 1 seed')
+    xs = [l.get_xdata()[0] for l in fig.axes[0].lines if list(l.get_ydata()) == [row]]
+    assert xs and abs(xs[0] - 100 * one.set_index('arm').loc['proxy', 'diff']) < 1e-9, xs

@@ -2,7 +2,7 @@
 question and the table behind it, as Markdown (for results/README.md). Trains nothing; reads
 results/flowers12-canonical, results/flowers12-fewer and results/flowers12-agreement, and says what is not there yet.
 The figures (plot_fewer_data, agreement_grid, the forest plots) are scripts/make_images.py's.
-Usage: python scripts/four_questions.py"""
+Usage: python scripts/four_questions.py [--headline]"""
 import argparse
 from pathlib import Path
 import pandas as pd
@@ -125,10 +125,36 @@ def question4(res):
                                                                        zip(s['diff'], s['diff_low'], s['diff_high'])],
                                        'verdict': s['verdict']})))
 
+# the README's headline rows and how it names them (the Holm family is the whole canonical table's)
+HEADLINE = {'baseline': 'baseline', 'proxy': "proxy attention (the library's defaults: the thesis's feeding)",
+            'randomcam': 'random maps, same pipeline (control)',
+            'replay': 'replay only: proxy images equal to their originals (control)',
+            'randomplace': "as many pixels darkened as the map's, at a random place (control)"}
+
+def headline(res):
+    "The README's table: the canonical arms of HEADLINE on the seeds every arm has, Holm over the whole table"
+    fin = final_rows(res)
+    arms = [a for a in CANONICAL if a in set(fin['arm'])]
+    seeds = complete_seeds(res, arms)
+    s = summarize(res[res['seed'].isin(seeds) & res['arm'].isin(arms)]).set_index('arm')
+    print(f"| arm (flowers12, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}) | test accuracy (95% CI) | "
+          "vs baseline, points (paired 95% CI) | verdict (Holm over the table) |\n|---|---|---|---|")
+    for arm, name in HEADLINE.items():
+        if arm not in s.index: continue
+        r = s.loc[arm]
+        verdict = 'reference' if arm == 'baseline' else r['verdict'].split(':')[0] + (
+            f" (p={r['p_holm']:.2f})" if pd.notna(r['p_holm']) else '')
+        print(f"| {name} | {ci(r['mean'], r['ci_low'], r['ci_high'])} | "
+              f"{ci(r['diff'], r['diff_low'], r['diff_high'], 100, 1, True)} | {verdict} |")
+    print(f"\nseeds {', '.join(map(str, seeds))} (every arm has them; 0-4 declared), arms in the Holm family: "
+          f"{', '.join(a for a in arms if a != 'baseline')}")
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.parse_args()
+    p.add_argument('--headline', action='store_true', help="only the README's headline table (the canonical arms)")
+    a = p.parse_args()
     res = read_results(CANON/'results.csv')
+    if a.headline: return headline(res)
     question1(res); question2(); question3(res); question4(res)
 
 if __name__ == '__main__': main()

@@ -13,3 +13,27 @@ def test_each_question_says_what_is_not_measured_yet(tmp_path):
                  "No fewer-data runs yet", "No explained canonical models yet"):
         assert line in r.stdout
     assert not (tmp_path/'images').exists()   # figures only when asked
+
+def _headline(tmp_path, keep) -> str:
+    "four_questions.py --headline on the committed canonical rows that `keep` selects"
+    import pandas as pd
+    from proxy_attention.experiments import read_results
+    res = read_results(ROOT/'results'/'flowers12-canonical'/'results.csv')
+    out = tmp_path/'results'/'flowers12-canonical'; out.mkdir(parents=True, exist_ok=True)
+    res[keep(res)].to_csv(out/'results.csv', index=False)
+    r = subprocess.run([sys.executable, str(ROOT/'scripts'/'four_questions.py'), '--headline'], cwd=tmp_path,
+                       env={**os.environ, 'PYTHONPATH': str(ROOT)}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+def test_headline_pairs_on_the_seeds_every_arm_has(tmp_path):
+    "The README's table: an arm's extra seed is not used while another arm lacks it (one seed set, one Holm family)"
+    both = lambda r: r['arm'].isin(['baseline', 'proxy']) & r['seed'].isin([0, 1])
+    two = _headline(tmp_path, both)   # baseline and proxy on seeds 0 and 1 (committed rows)
+    assert '| arm (flowers12, 2 seeds) |' in two and 'seeds 0, 1 (every arm has them' in two, two
+    proxy = next(l for l in two.splitlines() if l.startswith('| proxy attention'))
+    assert proxy.count('[') == 2, proxy   # an interval for the accuracy and one for the paired difference
+    one = _headline(tmp_path, lambda r: both(r) | ((r['arm'] == 'replay') & (r['seed'] == 0)))
+    assert '| arm (flowers12, 1 seed) |' in one and 'seeds 0 (every arm has them' in one, one
+    proxy = next(l for l in one.splitlines() if l.startswith('| proxy attention'))
+    assert '[' not in proxy and 'no verdict' in proxy, proxy   # seed 0 alone: no interval

@@ -195,9 +195,9 @@ def agreement_grid(cnn_out, vit_out, # Results folders, as `vit_agreement` takes
     vm = _maps(recorded_learner(vit_out, vit.iloc[0], vdls).model, xv, yv, vit_method)
     vm = torch.nn.functional.interpolate(vm[:, None], size=size, mode='bilinear', align_corners=False)[:, 0]
     cols = {'image': cam_overlay(pixels, torch.zeros(len(idx), *size), 0.),
-            f'ViT ({vit_method})': cam_overlay(pixels, vm, alpha)}
+            f'ViT\n({vit_method})': cam_overlay(pixels, vm, alpha)}   # two lines: the columns' titles stay apart
     for _, r in cnn.set_index('arm').loc[list(arms)].reset_index().iterrows():
-        cols[f"{r['arm']} CNN ({method})"] = cam_overlay(pixels, _maps(recorded_learner(cnn_out, r, cdls).model, xc, yc,
+        cols[f"{r['arm']} CNN\n({method})"] = cam_overlay(pixels, _maps(recorded_learner(cnn_out, r, cdls).model, xc, yc,
                                                                         method), alpha)
     return Grid(cols, class_names(yc.cpu(), vocab_of(cdls)), f"seed {seed}: maps of the true class", {})
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import read_results, summarize, final_rows, pair_check, drift_note
 from proxy_attention.questions import (agreement_summary, reach_survival, fewer_data_summary,
-                                       explain_paired)
+                                       explain_paired, train_fraction_of)
 from proxy_attention.stats import markdown_table
 
 from thesis_regime import CANONICAL, FEWER as FEWER_ARMS, FRACTIONS   # the arms each stage declares (scripts/)
@@ -99,7 +99,9 @@ def question3(res):
     if not len(fewer): return print("No fewer-data runs yet (`python scripts/thesis_regime.py fewer`).")
     both = pd.concat([res[res['arm'].isin(FEWER_ARMS)], fewer], ignore_index=True)
     seeds = complete_seeds(both, FEWER_ARMS, by=('data_options',))   # every arm at 25%, 50% and 100%
-    print(f"Finished so far: {seeds_of(fewer)} (fewer data); a seed counts once every arm of it has finished at "
+    sizes = {f: fewer[fewer['data_options'].map(train_fraction_of) == f] for f in FRACTIONS}
+    done = '; '.join(f"at {100 * f:.0f}%, {seeds_of(r) if len(r) else 'none'}" for f, r in sizes.items())
+    print(f"Finished so far: {done}. A seed counts once every arm of it has finished at "
           f"{', '.join(f'{100 * f:.0f}%' for f in FRACTIONS)} and in the canonical table (100%): "
           f"{', '.join(map(str, seeds)) or 'none yet'}.\n")
     print("Figure (at each size, the seeds every arm has finished there): "

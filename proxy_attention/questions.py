@@ -197,8 +197,8 @@ def agreement_grid(cnn_out, vit_out, # Results folders, as `vit_agreement` takes
     cols = {'image': cam_overlay(pixels, torch.zeros(len(idx), *size), 0.),
             f'ViT\n({vit_method})': cam_overlay(pixels, vm, alpha)}   # two lines: the columns' titles stay apart
     for _, r in cnn.set_index('arm').loc[list(arms)].reset_index().iterrows():
-        cols[f"{r['arm']} CNN\n({method})"] = cam_overlay(pixels, _maps(recorded_learner(cnn_out, r, cdls).model, xc, yc,
-                                                                        method), alpha)
+        maps = _maps(recorded_learner(cnn_out, r, cdls).model, xc, yc, method)
+        cols[f"{r['arm']} CNN\n({method})"] = cam_overlay(pixels, maps, alpha)
     return Grid(cols, class_names(yc.cpu(), vocab_of(cdls)), f"seed {seed}: maps of the true class", {})
 
 # %% ../nbs/12_questions.ipynb #13b279f2
@@ -260,25 +260,31 @@ def plot_fewer_data(s:pd.DataFrame, # `fewer_data_summary`'s rows
     "Accuracy against the share of training images per arm (95% CI over seeds), and each arm's paired difference"
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    def points(ax, x, m, lo, hi, label, color=None):
+        "A line through an arm's sizes; each point with its interval, or hollow where it has none"
+        line, = ax.plot(x, m, '-', color=color, label=label)
+        # no interval: one seed, or seeds that all gave the same value (a t interval of width 0 is not a certainty)
+        ok, c = ~np.isnan(lo) & (hi > lo), line.get_color()
+        if ok.any():
+            ax.errorbar(x[ok], m[ok], np.array([m[ok] - lo[ok], hi[ok] - m[ok]]), fmt='o', color=c, capsize=3)
+        if (~ok).any(): ax.plot(x[~ok], m[~ok], 'o', mfc='none', color=c)   # never a zero-width certainty
+        return c
     for i, (arm, g) in enumerate(s.groupby('arm', sort=False)):
         g, dx = g.sort_values('train_fraction'), (i - 1.5) * 0.012   # side by side, not on top of each other
-        # a point without an interval (one seed) is drawn hollow and without bars: never as a zero-width certainty
-        err = lambda m, lo, hi: None if np.isnan(np.asarray(lo, float)).any() else np.array([m - lo, hi - m])
-        mk = lambda ok: dict(marker='o', capsize=3) if ok else dict(marker='o', mfc='none')
-        ok = bool(g['ci_low'].notna().all())
-        line = a.errorbar(g['train_fraction'] + dx, g['mean'], err(g['mean'], g['ci_low'], g['ci_high']), **mk(ok),
-                          label=f"{arm} ({_n_seeds(g['n_seeds'])})")
+        v = lambda c, k=1: k * g[c].to_numpy(float)
+        x = v('train_fraction') + dx
+        c = points(a, x, v('mean'), v('ci_low'), v('ci_high'), f"{arm} ({_n_seeds(g['n_seeds'])})")
         if g['diff'].notna().any():
-            ok = bool(g['diff_low'].notna().all())
-            b.errorbar(g['train_fraction'] + dx, 100 * g['diff'], err(100 * g['diff'], 100 * g['diff_low'],
-                       100 * g['diff_high']), **mk(ok), color=line[0].get_color(), label=arm)
+            d = g['diff'].notna().to_numpy()
+            points(b, x[d], v('diff', 100)[d], v('diff_low', 100)[d], v('diff_high', 100)[d], arm, c)
     b.axhline(0, color='k', lw=0.8)
     ticks = sorted(set(s['train_fraction']) | {0.25, 0.5, 1.0})   # the same axis whichever sizes have runs yet
     for ax in (a, b):
         ax.set_xlabel('share of the training images'); ax.grid(alpha=0.3); ax.legend(fontsize=8)
         ax.set_xticks(ticks, [f"{100 * t:.0f}%" for t in ticks]); ax.set_xlim(0.15, 1.1)
-    if s['ci_low'].isna().any():
-        a.annotate('hollow: one seed, no interval', (0.99, 0.01), xycoords='axes fraction', ha='right', fontsize=7,
+    if any(l.get_markerfacecolor() == 'none' for ax in (a, b) for l in ax.lines if l.get_marker() == 'o'):
+        a.annotate('hollow: no interval (one seed, or the same value in every seed)', (0.99, 0.01),
+                   xycoords='axes fraction', ha='right', fontsize=7,
                    color='0.4')
     a.set_ylabel('test accuracy'); b.set_ylabel('paired difference to the baseline (points)')
     if title: fig.suptitle(title, fontsize=10)

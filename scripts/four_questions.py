@@ -22,9 +22,14 @@ def complete_seeds(df:pd.DataFrame, arms, by=()) -> list:
     runs = fin[fin['arm'].isin(arms)].groupby('seed').apply(lambda g: len(g[['arm', *by]].drop_duplicates()))
     return sorted(int(s) for s, n in runs.items() if n == need)
 
-def ci(m, lo, hi, scale=1., d=3, sign=False):
+def ci(m, lo, hi, scale=1., d=3, sign=False, clip=False):
+    "'m [lo, hi]'; an accuracy's interval `clip`ped to [0, 1] as in the figures; a width-0 interval said as such"
     f = (lambda v: f"{scale * v:+.{d}f}") if sign else (lambda v: f"{scale * v:.{d}f}")
-    return '' if pd.isna(m) else f(m) + ('' if pd.isna(lo) else f" [{f(lo)}, {f(hi)}]")
+    if pd.isna(m): return ''
+    if pd.isna(lo): return f(m)
+    if lo == hi: return f"{f(m)} in every seed"   # seeds that all gave the same value: no interval, not a certainty
+    if clip: lo, hi = max(lo, 0.), min(hi, 1.)
+    return f"{f(m)} [{f(lo)}, {f(hi)}]"
 
 def seeds_of(df) -> str:
     fin = final_rows(df)
@@ -37,7 +42,7 @@ def seeds_every_arm_has(df:pd.DataFrame) -> list:
 
 def accuracy_table(s:pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({'arm': s['arm'], 'seeds': s['n_seeds'], 'accuracy (95% CI)': [
-        ci(m, lo, hi) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])],
+        ci(m, lo, hi, clip=True) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])],
         f"vs {s['reference'].iloc[0]}, points (paired 95% CI)": [
         ci(m, lo, hi, 100, 1, True) for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])],
         'Holm p': [f"{p:.3f}" if pd.notna(p) else '' for p in s['p_holm']], 'verdict': s['verdict']})
@@ -146,7 +151,7 @@ def headline(res):
         r = s.loc[arm]
         verdict = 'reference' if arm == 'baseline' else r['verdict'].split(':')[0] + (
             f" (p={r['p_holm']:.2f})" if pd.notna(r['p_holm']) else '')
-        print(f"| {name} | {ci(r['mean'], r['ci_low'], r['ci_high'])} | "
+        print(f"| {name} | {ci(r['mean'], r['ci_low'], r['ci_high'], clip=True)} | "
               f"{ci(r['diff'], r['diff_low'], r['diff_high'], 100, 1, True)} | {verdict} |")
     print(f"\nseeds {', '.join(map(str, seeds))} (every arm has them; 0-4 declared), arms in the Holm family: "
           f"{', '.join(a for a in arms if a != 'baseline')}")

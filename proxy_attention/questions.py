@@ -273,14 +273,17 @@ def plot_fewer_data(s:pd.DataFrame, # `fewer_data_summary`'s rows
         g, dx = g.sort_values('train_fraction'), (i - 1.5) * 0.012   # side by side, not on top of each other
         v = lambda c, k=1: k * g[c].to_numpy(float)
         x = v('train_fraction') + dx
-        c = points(a, x, v('mean'), v('ci_low'), v('ci_high'), f"{arm} ({_n_seeds(g['n_seeds'])})")
+        c = points(a, x, v('mean'), np.maximum(v('ci_low'), 0), np.minimum(v('ci_high'), 1),   # an accuracy: [0, 1]
+                   f"{arm} ({_n_seeds(g['n_seeds'])})")
         if g['diff'].notna().any():
             d = g['diff'].notna().to_numpy()
             points(b, x[d], v('diff', 100)[d], v('diff_low', 100)[d], v('diff_high', 100)[d], arm, c)
     b.axhline(0, color='k', lw=0.8)
     ticks = sorted(set(s['train_fraction']) | {0.25, 0.5, 1.0})   # the same axis whichever sizes have runs yet
     for ax in (a, b):
-        ax.set_xlabel('share of the training images'); ax.grid(alpha=0.3); ax.legend(fontsize=8)
+        ax.set_xlabel('share of the training images'); ax.grid(alpha=0.3)
+        # accuracy rises with the share: its legend lower right, above the note
+        ax.legend(fontsize=8, **(dict(loc='lower right', bbox_to_anchor=(1, 0.06)) if ax is a else {}))
         ax.set_xticks(ticks, [f"{100 * t:.0f}%" for t in ticks]); ax.set_xlim(0.15, 1.1)
     if any(l.get_markerfacecolor() == 'none' for ax in (a, b) for l in ax.lines if l.get_marker() == 'o'):
         a.annotate('hollow: no interval (one seed, or the same value in every seed)', (0.99, 0.01),

@@ -146,25 +146,31 @@ def _imagenette(): return results_figure('imagenette-4k')
 @image('tune-flowers12', 'results/tune-flowers12')
 def _tune(): return results_figure('tune-flowers12')
 
+FEWER_ARMS = ('baseline', 'proxy', 'randomcam', 'replay')   # the fewer stage's arms (scripts/thesis_regime.py FEWER)
+
+def fewer_rows() -> tuple:
+    "Question 3's rows (the fewer-data runs and the canonical 100% ones), at each size on the seeds every arm has there"
+    frames = [read_results(ROOT/'results'/f/'results.csv') for f in ('flowers12-fewer', 'flowers12-canonical')]
+    kept = [current_runs(df, f) for df, f in zip(frames, ('flowers12-fewer', 'flowers12-canonical'))]
+    rows = pd.concat([k[0] for k in kept], ignore_index=True)
+    rows = rows[rows['arm'].isin(FEWER_ARMS)]
+    fin = final_rows(rows)
+    # at each size, the seeds every arm has finished (one seed set per size: a point is never an arm's lucky seeds)
+    full = {(o, sd) for (o, sd), g in fin.groupby(['data_options', 'seed']) if set(g['arm']) >= set(FEWER_ARMS)}
+    rows = rows[[(o, sd) in full for o, sd in zip(rows['data_options'], rows['seed'])]]
+    return rows, sorted({d for k in kept for d in k[2]})
+
 @image('flowers12-fewer', 'results/flowers12-fewer and results/flowers12-canonical (the 100% points)')
 def _fewer():
     "Question 3: accuracy against the share of training images, and each arm's paired difference to the baseline"
     from proxy_attention.questions import fewer_data_summary, plot_fewer_data, train_fraction_of
-    frames = [read_results(ROOT/'results'/f/'results.csv') for f in ('flowers12-fewer', 'flowers12-canonical')]
-    kept = [current_runs(df, f) for df, f in zip(frames, ('flowers12-fewer', 'flowers12-canonical'))]
-    arms = ('baseline', 'proxy', 'randomcam', 'replay')   # the fewer stage's arms (scripts/thesis_regime.py FEWER)
-    rows = pd.concat([k[0] for k in kept], ignore_index=True)
-    rows = rows[rows['arm'].isin(arms)]
-    fin = final_rows(rows)
-    # at each size, the seeds every arm has finished (one seed set per size: a point is never an arm's lucky seeds)
-    full = {(o, sd) for (o, sd), g in fin.groupby(['data_options', 'seed']) if set(g['arm']) >= set(arms)}
-    rows = rows[[(o, sd) in full for o, sd in zip(rows['data_options'], rows['seed'])]]
-    fin = fin[[(o, sd) in full for o, sd in zip(fin['data_options'], fin['seed'])]]
+    rows, left_out = fewer_rows()
+    arms, fin = FEWER_ARMS, final_rows(rows)
     s = fewer_data_summary(rows, arms=arms)
     fig = plot_fewer_data(s, title='flowers12, ResNet-18 from scratch: fewer training images (same test images)')
     runs = current_runs(rows, 'flowers12-fewer')[1]   # what is drawn: the seeds counted over every size
     add_note(fig, settings_note(common_settings(runs), fig))
-    return dict(fig=fig, settings=common_settings(runs), runs=runs, left_out=sorted({d for k in kept for d in k[2]}),
+    return dict(fig=fig, settings=common_settings(runs), runs=runs, left_out=left_out,
                 rows=int(len(rows)), rows_made_at=sorted(set(rows['commit'].astype(str))),
                 seeds={f"{100 * train_fraction_of(o):.0f}%": sorted(int(x) for x in set(g['seed']))
                        for o, g in fin.groupby('data_options')})

@@ -146,7 +146,7 @@ def _imagenette(): return results_figure('imagenette-4k')
 @image('tune-flowers12', 'results/tune-flowers12')
 def _tune(): return results_figure('tune-flowers12')
 
-FEWER_ARMS = ('baseline', 'proxy', 'randomcam', 'replay')   # the fewer stage's arms (scripts/thesis_regime.py FEWER)
+from thesis_regime import FEWER as FEWER_ARMS   # the fewer stage's arms, as the stage declares them
 
 def fewer_rows() -> tuple:
     "Question 3's rows (the fewer-data runs and the canonical 100% ones), at each size on the seeds every arm has there"

@@ -14,8 +14,9 @@ from .stats import t_interval, holm, paired_p, holm_verdict
 from .viz import save_figure
 
 # %% auto #0
-__all__ = ['PAIR_COLS', 'final_rows', 'pair_check', 'drift_note', 'summarize', 'format_summary', 'summary_table', 'vs_defaults',
-           'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep', 'plot_forest']
+__all__ = ['PAIR_COLS', 'final_rows', 'pair_check', 'drift_note', 'summarize', 'format_summary', 'common_seeds', 'summary_table',
+           'vs_defaults', 'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep',
+           'plot_forest']
 
 # %% ../nbs/07b_reporting.ipynb #adb35f95
 def final_rows(df:pd.DataFrame) -> pd.DataFrame:
@@ -149,6 +150,20 @@ def format_summary(s:pd.DataFrame, digits:int=3) -> pd.DataFrame:
                   for c, n, d in zip(t[col], s['n_paired'], s['drifted'])]
     t['verdict'] = s['verdict']
     return t.reset_index(drop=True)
+
+# %% ../nbs/07b_reporting.ipynb #d247b7ac
+def common_seeds(df:pd.DataFrame, # Rows of `results.csv` (every epoch), or one row per run (e.g. `explain.csv`)
+                 arms=None, # The arms a seed needs (default: every arm of `df`); an arm with no run gives no seed
+                 by=(), # Columns that tell an arm's runs apart, e.g. `('data_options',)` or `('param', 'setting')`
+                ) -> list:
+    "The seeds that have a finished run of every run key (`arm` and `by`) that some seed has"
+    fin = final_rows(df) if 'epoch' in df.columns else df
+    arms = list(dict.fromkeys(df['arm'])) if arms is None else list(arms)
+    fin = fin[fin['arm'].isin(arms)]
+    if not arms or set(arms) - set(fin['arm']): return []
+    keys = lambda d: set(d[['arm', *by]].itertuples(index=False, name=None))
+    need = keys(fin)
+    return sorted(int(s) for s, g in fin.groupby('seed') if keys(g) == need)
 
 # %% ../nbs/07b_reporting.ipynb #5c1a7e22
 def summary_table(df:pd.DataFrame, # Rows of `results.csv`

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import read_results, summarize, final_rows, pair_check, drift_note
+from proxy_attention.reporting import common_seeds
 from proxy_attention.questions import (agreement_summary, reach_survival, fewer_data_summary,
                                        explain_paired, train_fraction_of)
 from proxy_attention.stats import markdown_table
@@ -14,13 +15,6 @@ from proxy_attention.stats import markdown_table
 from thesis_regime import CANONICAL, FEWER as FEWER_ARMS, FRACTIONS   # the arms each stage declares (scripts/)
 
 CANON, FEWER, AGREE = Path('results/flowers12-canonical'), Path('results/flowers12-fewer'), Path('results/flowers12-agreement')
-
-def complete_seeds(df:pd.DataFrame, arms, by=()) -> list:
-    "The seeds for which every one of `arms` has a finished run (in every group of `by`, e.g. each data option)"
-    fin = final_rows(df)
-    need = len(arms) * max(1, fin.groupby(list(by)).ngroups if by else 1)
-    runs = fin[fin['arm'].isin(arms)].groupby('seed').apply(lambda g: len(g[['arm', *by]].drop_duplicates()))
-    return sorted(int(s) for s, n in runs.items() if n == need)
 
 def ci(m, lo, hi, scale=1., d=3, sign=False, clip=False):
     "'m [lo, hi]'; an accuracy's interval `clip`ped to [0, 1] as in the figures; a width-0 interval said as such"
@@ -34,11 +28,6 @@ def ci(m, lo, hi, scale=1., d=3, sign=False, clip=False):
 def seeds_of(df) -> str:
     fin = final_rows(df)
     return '; '.join(f"{a}: {', '.join(map(str, sorted(g['seed'])))}" for a, g in fin.groupby('arm', sort=False))
-
-def seeds_every_arm_has(df:pd.DataFrame) -> list:
-    "The seeds that every arm of `df` (rows with `arm` and `seed`) has: one seed set for a table"
-    sets = [set(g['seed']) for _, g in df.groupby('arm')]
-    return sorted(set.intersection(*sets)) if sets else []
 
 def accuracy_table(s:pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({'arm': s['arm'], 'seeds': s['n_seeds'], 'accuracy (95% CI)': [
@@ -64,7 +53,7 @@ def question1(res):
     print(markdown_table(every.map(lambda v: '' if pd.isna(v) else f"{v:.4f}").rename(
         columns=lambda c: f"seed {c}").reset_index()))
     finished = [a for a in CANONICAL if a in set(fin['arm'])]
-    full = complete_seeds(res, finished)   # one seed set for every arm of a table
+    full = common_seeds(res, finished)   # one seed set for every arm of a table
     ok = res[res['seed'].isin(full) & res['arm'].isin(finished)]
     waiting = [a for a in CANONICAL if a not in finished]
     print(f"\nThe tables below pair on the seeds ({', '.join(map(str, full))}) for which every arm finished so far "
@@ -88,7 +77,7 @@ def question2():
         return print("Not measured yet: `python scripts/thesis_regime.py vit-ref agreement`.")
     df = pd.read_csv(AGREE/'agreement.csv')
     cnn = df[df['arm'] != 'vit']
-    df = df[(df['arm'] == 'vit') | df['seed'].isin(seeds_every_arm_has(cnn))]   # one seed set for every arm
+    df = df[(df['arm'] == 'vit') | df['seed'].isin(common_seeds(cnn))]   # one seed set for every arm
     s = agreement_summary(df)
     print(f"{df['image'].nunique()} test images, CNN Grad-CAM++ vs ViT gradient rollout of the true class, "
           f"commit {', '.join(sorted(set(df['commit'].astype(str))))}:\n")
@@ -103,7 +92,7 @@ def question3(res):
     fewer = read_results(FEWER/'results.csv')
     if not len(fewer): return print("No fewer-data runs yet (`python scripts/thesis_regime.py fewer`).")
     both = pd.concat([res[res['arm'].isin(FEWER_ARMS)], fewer], ignore_index=True)
-    seeds = complete_seeds(both, FEWER_ARMS, by=('data_options',))   # every arm at 25%, 50% and 100%
+    seeds = common_seeds(both, FEWER_ARMS, by=('data_options',))   # every arm at 25%, 50% and 100%
     sizes = {f: fewer[fewer['data_options'].map(train_fraction_of) == f] for f in FRACTIONS}
     done = '; '.join(f"at {100 * f:.0f}%, {seeds_of(r) if len(r) else 'none'}" for f, r in sizes.items())
     print(f"Finished so far: {done}. A seed counts once every arm of it has finished at "
@@ -122,7 +111,7 @@ def question4(res):
     if not (CANON/'explain.csv').exists(): return print("No explained canonical models yet.")
     e = pd.read_csv(CANON/'explain.csv')
     arms = [a for a in CANONICAL if a in set(e['arm'])]
-    seeds = seeds_every_arm_has(e[e['arm'].isin(arms)])
+    seeds = common_seeds(e, arms)
     print(f"The final models' Grad-CAM++ maps on 64 fixed test images, paired on the seeds every explained arm has "
           f"({', '.join(map(str, seeds))}; arms {', '.join(arms)}):\n")
     s = explain_paired(e[e['seed'].isin(seeds)], results=res)
@@ -142,7 +131,7 @@ def headline(res):
     "The README's table: the canonical arms of HEADLINE on the seeds every arm has, Holm over the whole table"
     fin = final_rows(res)
     arms = [a for a in CANONICAL if a in set(fin['arm'])]
-    seeds = complete_seeds(res, arms)
+    seeds = common_seeds(res, arms)
     s = summarize(res[res['seed'].isin(seeds) & res['arm'].isin(arms)]).set_index('arm')
     print(f"| arm (flowers12, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}) | test accuracy (95% CI) | "
           "vs baseline, points (paired 95% CI) | verdict (Holm over the table) |\n|---|---|---|---|")

@@ -13,6 +13,7 @@ from proxy_attention.experiments import (read_results, summarize, summary_table,
                                          plot_sweep, default_label, seeds_text, vs_defaults, _settings_of, pair_check,
                                          drift_note, plot_forest)
 from proxy_attention.stats import markdown_table
+from proxy_attention import reporting
 from proxy_attention.viz import save_figure
 from proxy_attention.metrics import summarize_explanations, explained_runs
 
@@ -116,9 +117,7 @@ def forest(folder:Path, res:pd.DataFrame|None=None, # Its rows (default: all of 
     "The headline figure: each run's paired difference to the baseline (proven pairs only), Holm-corrected verdicts"
     res = read_results(folder/'results.csv') if res is None else res
     if common_seeds:   # a table still filling up: its arms' seeds in common, so that no arm is paired on more seeds
-        fin = final_rows(res)
-        sets = [set(g['seed']) for _, g in fin.groupby(['arm', 'param', 'setting'])]
-        common = sorted(set.intersection(*sets)) if sets else []
+        common = reporting.common_seeds(res, by=('param', 'setting'))
         res = res[res['seed'].isin(common)]
         if not len(res): raise ValueError(f"{folder}: no seed has a finished run of every arm yet")
         note += f"; seed{'s' if len(common) != 1 else ''} {', '.join(map(str, common))} (every arm has them)"

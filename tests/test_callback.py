@@ -1,12 +1,12 @@
 """ProxyAttention in real fastai fits on the CPU, on real digits, where CAMs have spatial structure (`tiny_cnn`: 4 x 4 maps
 at 32 px), observed through the batches the model is trained on (`BatchSpy`), not through the callback's own counters."""
-import math, pickle, random, warnings, pytest, torch
+import math, pickle, warnings, pytest, torch
 from collections import Counter
 from fastai.vision.all import vision_learner, resnet18, accuracy, set_seed, Callback, load_learner, CancelFitException
 from proxy_attention.callback import ProxyAttention, _n_kept
 from proxy_attention.cams import compute_cams
 from proxy_attention.core import proxy_images, ProxyAttentionWarning
-from conftest import tiny_learner, quiet_fit, BatchSpy, key, originals
+from conftest import tiny_learner, quiet_fit, BatchSpy, key
 
 def fit(dls, cb, n=4, spy=None, seed=0, one_cycle=True, **kw):
     learn = tiny_learner(dls, seed=seed)

@@ -97,7 +97,6 @@ def test_unknown_method():
 # orients it to correlate positively with the channel sum. `oriented_pgc` gives pytorch-grad-cam the same rule, so
 # the rest of its path (weights, centring, SVD, augmentation, scaling) is compared exactly.
 import numpy as np
-from contextlib import ExitStack
 import pytorch_grad_cam.base_cam, pytorch_grad_cam.hirescam, pytorch_grad_cam.layer_cam, pytorch_grad_cam.grad_cam_elementwise
 from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection
 from proxy_attention.cams import first_component, smoothing_timings, SMOOTHINGS, AUGMENTATIONS

@@ -1,6 +1,6 @@
 "The schedule parser and the proxy transform, on known values"
 import pytest, torch
-from proxy_attention.core import parse_schedule, default_schedule, proxy_images, REPLACEMENTS, flags_to_schedule
+from proxy_attention.core import parse_schedule, default_schedule, proxy_images, flags_to_schedule
 
 def proxy_epochs(flags): return [i for i, f in enumerate(flags) if f]
 

@@ -16,7 +16,6 @@ def test_each_question_says_what_is_not_measured_yet(tmp_path):
 
 def _headline(tmp_path, keep) -> str:
     "four_questions.py --headline on the committed canonical rows that `keep` selects"
-    import pandas as pd
     from proxy_attention.experiments import read_results
     res = read_results(ROOT/'results'/'flowers12-canonical'/'results.csv')
     out = tmp_path/'results'/'flowers12-canonical'; out.mkdir(parents=True, exist_ok=True)

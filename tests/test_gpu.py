@@ -4,7 +4,7 @@ memory held across a proxy step. Skipped without CUDA.
 
 `PROXY_ATTENTION_TEST_DEVICE=cpu` runs the tests that do not need CUDA itself on the CPU (gloo instead of nccl, no
 fp16/bf16 fits): for editing this file on a machine without a GPU."""
-import json, os, socket, subprocess, sys, textwrap
+import json, os, socket, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from fastai.vision.all import Callback

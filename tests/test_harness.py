@@ -184,7 +184,6 @@ def test_every_seed_gets_its_own_split(tmp_path, monkeypatch):
 
 # breakage: `PROXY_ARMS['randomcam'] = dict(method='gradcam++')`, or the `randomcam` method computing the real map
 def test_random_map_control_is_not_the_treatment(digits):
-    from proxy_attention.core import ProxyAttentionWarning
     maps = {}
     for arm in ('proxy', 'randomcam'):
         cb = arm_callbacks(arm, seed=0, schedule=[1, 'p'], subset=1.0, feed='every_epoch')[0]

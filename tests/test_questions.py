@@ -1,10 +1,10 @@
 "Question 2's agreement reads recorded models only: their maps on the same test images, per image, never retrained"
-import numpy as np, pandas as pd, pytest, torch
+import numpy as np, pandas as pd, pytest
 from PIL import Image
 from proxy_attention.data import get_dls
 from proxy_attention.experiments import RESULT_COLS, append_rows, save_weights
 from proxy_attention.training import make_learner
-from proxy_attention.questions import vit_agreement, agreement_summary, recorded_learner
+from proxy_attention.questions import vit_agreement, agreement_summary
 
 @pytest.fixture(scope='module')
 def recorded(tmp_path_factory):

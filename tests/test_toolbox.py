@@ -159,8 +159,6 @@ def test_model_without_feature_map_fails_at_first_batch(digits):
 
 def test_non_image_inputs_rejected():
     from fastai.vision.all import Learner, CrossEntropyLossFlat, DataLoaders
-    from fastai.data.core import TfmdDL
-    from torch.utils.data import TensorDataset
     x, y = torch.randn(64, 10), torch.randint(0, 2, (64,))
     dls = DataLoaders.from_dsets(list(zip(x, y)), list(zip(x, y)), bs=16, device='cpu')
     learn = Learner(dls, torch.nn.Linear(10, 2), loss_func=CrossEntropyLossFlat())

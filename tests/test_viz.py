@@ -6,7 +6,7 @@ from proxy_attention.pixels import PixelSpace
 from proxy_attention.training import make_learner
 from proxy_attention.core import proxy_images
 from proxy_attention.data import arrays_dls
-from proxy_attention import viz, tuner as tuner_mod
+from proxy_attention import tuner as tuner_mod
 from proxy_attention.viz import Grid, attention_grid, preview_grid, compare_grid, find_mistakes, to_hwc
 from proxy_attention.tuner import ProxyTuner
 

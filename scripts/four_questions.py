@@ -2,8 +2,8 @@
 question and the table behind it, as Markdown (for results/README.md). Trains nothing; reads
 results/flowers12-canonical, results/flowers12-fewer and results/flowers12-agreement, and says what is not there yet.
 The figures (plot_fewer_data, agreement_grid, the forest plots) are scripts/make_images.py's.
-Usage: python scripts/four_questions.py [--headline]"""
-import argparse
+Usage: python scripts/four_questions.py [--headline] [--update results/README.md]"""
+import argparse, contextlib, io
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import read_results, summarize, final_rows, pair_check, drift_note
@@ -145,12 +145,34 @@ def headline(res):
     print(f"\nseeds {', '.join(map(str, seeds))} (every arm has them; 0-4 declared), arms in the Holm family: "
           f"{', '.join(a for a in arms if a != 'baseline')}")
 
+BEGIN, END = ("<!-- from here to its end mark: scripts/four_questions.py --update results/README.md -->",
+              "<!-- end of scripts/four_questions.py's output -->")
+
+def marks_error(t:str) -> str:
+    "What is wrong with a page's marks for --update ('' when it has them)"
+    if t.count(BEGIN) == 1 and t.count(END) == 1 and t.index(BEGIN) < t.index(END): return ''
+    return f"needs one line {BEGIN} and, after it, one line {END}, between which the answers are written"
+
+def update(path:Path, text:str):
+    "Write `text` between BEGIN and END in `path` (results/README.md): the committed rows' answers, nothing by hand"
+    t = path.read_text()
+    a, b = t.index(BEGIN) + len(BEGIN), t.index(END)
+    path.write_text(t[:a] + '\n' + text.strip('\n') + '\n' + t[b:])
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--headline', action='store_true', help="only the README's headline table (the canonical arms)")
+    p.add_argument('--update', type=Path, metavar='FILE',
+                   help=f"write the answers into FILE between its marks ({BEGIN} ... {END}) instead of printing them")
     a = p.parse_args()
+    if a.update and not a.update.is_file(): p.error(f"--update {a.update}: no such file")
+    if a.update and (why := marks_error(a.update.read_text())): p.error(f"--update {a.update}: {why}")
     res = read_results(CANON/'results.csv')
-    if a.headline: return headline(res)
-    question1(res); question2(); question3(res); question4(res)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        if a.headline: headline(res)
+        else: question1(res); question2(); question3(res); question4(res)
+    if a.update: update(a.update, out.getvalue())
+    else: print(out.getvalue(), end='')
 
 if __name__ == '__main__': main()

@@ -39,3 +39,31 @@ def test_headline_pairs_on_the_seeds_every_arm_has(tmp_path):
     assert '| arm (flowers12, 1 seed) |' in one and 'seeds 0 (every arm has them' in one, one
     proxy = next(l for l in one.splitlines() if l.startswith('| proxy attention'))
     assert '[' not in proxy and 'no verdict' in proxy, proxy   # seed 0 alone: no interval
+
+def _run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT/'scripts'/'four_questions.py'), *map(str, args)], cwd=cwd,
+                          env={**os.environ, 'PYTHONPATH': str(ROOT)}, capture_output=True, text=True, timeout=300)
+
+def test_the_results_readme_and_the_readme_say_what_the_committed_rows_say(tmp_path):
+    "results/README.md's answers are four_questions.py's output on the committed rows, and the README's table its rows"
+    copy = tmp_path/'README.md'
+    copy.write_text((ROOT/'results'/'README.md').read_text())
+    r = _run('--update', copy)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert copy.read_text() == (ROOT/'results'/'README.md').read_text(), \
+        "results/README.md is behind the committed rows: python scripts/four_questions.py --update results/README.md"
+    head = _run('--headline')
+    assert head.returncode == 0, head.stderr[-2000:]
+    rows = [l for l in head.stdout.splitlines() if l.startswith('| ') and not l.startswith('| arm ')]
+    readme = (ROOT/'README.md').read_text()
+    assert len(rows) >= 2 and [l for l in rows if l not in readme] == [], \
+        "the README's headline table is behind the committed rows: python scripts/four_questions.py --headline"
+
+def test_update_needs_its_marks(tmp_path):
+    page = tmp_path/'page.md'
+    page.write_text('# results\n\nno marks here\n')
+    r = _run('--update', page)
+    assert r.returncode == 2 and 'error: --update' in r.stderr.strip().splitlines()[-1], r.stderr
+    assert page.read_text() == '# results\n\nno marks here\n'   # left as it was
+    r = _run('--update', tmp_path/'missing.md')
+    assert r.returncode == 2 and 'missing.md: no such file' in r.stderr.strip().splitlines()[-1]

@@ -14,9 +14,9 @@ from .stats import t_interval, holm, paired_p, holm_verdict
 from .viz import save_figure
 
 # %% auto #0
-__all__ = ['PAIR_COLS', 'final_rows', 'pair_check', 'drift_note', 'summarize', 'format_summary', 'common_seeds', 'summary_table',
-           'vs_defaults', 'epochs_to_reach', 'plot_curves', 'seeds_text', 'plot_compare', 'default_label', 'plot_sweep',
-           'plot_forest']
+__all__ = ['PAIR_COLS', 'final_rows', 'pair_check', 'drift_note', 'summarize', 'format_summary', 'common_seeds',
+           'on_common_seeds', 'summary_table', 'vs_defaults', 'epochs_to_reach', 'plot_curves', 'seeds_text',
+           'plot_compare', 'default_label', 'plot_sweep', 'plot_forest']
 
 # %% ../nbs/07b_reporting.ipynb #adb35f95
 def final_rows(df:pd.DataFrame) -> pd.DataFrame:
@@ -164,6 +164,15 @@ def common_seeds(df:pd.DataFrame, # Rows of `results.csv` (every epoch), or one 
     keys = lambda d: set(d[['arm', *by]].itertuples(index=False, name=None))
     need = keys(fin)
     return sorted(int(s) for s, g in fin.groupby('seed') if keys(g) == need)
+
+def on_common_seeds(df:pd.DataFrame, # Rows of `results.csv`
+                    arms=None, # The arms a seed needs (default: every arm of `df`)
+                    per=(), # Columns to take apart first, e.g. `('data_options',)`: one seed set for each size
+                   ) -> pd.DataFrame:
+    "The rows of `df` on `common_seeds` (in each group of `per` on its own)"
+    if not len(df): return df
+    if not per: return df[df['seed'].isin(common_seeds(df, arms))]
+    return pd.concat([g[g['seed'].isin(common_seeds(g, arms))] for _, g in df.groupby(list(per), sort=False)])
 
 # %% ../nbs/07b_reporting.ipynb #5c1a7e22
 def summary_table(df:pd.DataFrame, # Rows of `results.csv`

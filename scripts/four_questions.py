@@ -7,7 +7,7 @@ import argparse, contextlib, io
 from pathlib import Path
 import pandas as pd
 from proxy_attention.experiments import read_results, summarize, final_rows, pair_check, drift_note
-from proxy_attention.reporting import common_seeds
+from proxy_attention.reporting import common_seeds, on_common_seeds
 from proxy_attention.questions import (agreement_summary, reach_survival, fewer_data_summary,
                                        explain_paired, train_fraction_of)
 from proxy_attention.stats import markdown_table
@@ -92,16 +92,18 @@ def question3(res):
     fewer = read_results(FEWER/'results.csv')
     if not len(fewer): return print("No fewer-data runs yet (`python scripts/thesis_regime.py fewer`).")
     both = pd.concat([res[res['arm'].isin(FEWER_ARMS)], fewer], ignore_index=True)
-    seeds = common_seeds(both, FEWER_ARMS, by=('data_options',))   # every arm at 25%, 50% and 100%
     sizes = {f: fewer[fewer['data_options'].map(train_fraction_of) == f] for f in FRACTIONS}
     done = '; '.join(f"at {100 * f:.0f}%, {seeds_of(r) if len(r) else 'none'}" for f, r in sizes.items())
-    print(f"Finished so far: {done}. A seed counts once every arm of it has finished at "
-          f"{', '.join(f'{100 * f:.0f}%' for f in FRACTIONS)} and in the canonical table (100%): "
-          f"{', '.join(map(str, seeds)) or 'none yet'}.\n")
-    print("Figure (at each size, the seeds every arm has finished there): "
-          "[images/flowers12-fewer.png](../images/flowers12-fewer.png).\n")
-    if not seeds: return
-    s = fewer_data_summary(both[both['seed'].isin(seeds)], arms=FEWER_ARMS)
+    # at each size, the seeds every arm has finished there (the figure's and the deck's rule): one seed set per size
+    kept = on_common_seeds(both, FEWER_ARMS, per=('data_options',))
+    per = final_rows(kept).groupby('data_options')['seed'].unique() if len(kept) else pd.Series(dtype=object)
+    paired = '; '.join(f"{100 * train_fraction_of(o):.0f}%: {', '.join(map(str, sorted(v)))}"
+                       for o, v in sorted(per.items(), key=lambda kv: train_fraction_of(kv[0])))
+    print(f"Finished so far: {done}. Paired at each size on the seeds every arm ({', '.join(FEWER_ARMS)}) has "
+          f"finished there, the 100% runs from the canonical table: {paired or 'none yet'}; Holm over sizes and arms. "
+          "Figure: [images/flowers12-fewer.png](../images/flowers12-fewer.png).\n")
+    if not len(kept): return
+    s = fewer_data_summary(kept, arms=FEWER_ARMS)
     t = accuracy_table(s); t.insert(0, 'share of train/', s['train_fraction'])
     print(markdown_table(t))
 

@@ -22,6 +22,7 @@ from proxy_attention.core import check_choice
 from proxy_attention.experiments import (read_results, final_rows, code_commit, ARMS, PROXY_ARMS,
                                          _settings_of, _run_name)
 from proxy_attention.viz import save_figure
+from proxy_attention.reporting import on_common_seeds
 
 # Settings that were the library's defaults when a folder's rows were made, and are not today: its scripts passed
 # `defaults=dict(feed='every_epoch')` (scripts/thesis_regime.py, scripts/run_experiments.py) to keep the folder on the
@@ -154,11 +155,8 @@ def fewer_rows() -> tuple:
     kept = [current_runs(df, f) for df, f in zip(frames, ('flowers12-fewer', 'flowers12-canonical'))]
     rows = pd.concat([k[0] for k in kept], ignore_index=True)
     rows = rows[rows['arm'].isin(FEWER_ARMS)]
-    fin = final_rows(rows)
     # at each size, the seeds every arm has finished (one seed set per size: a point is never an arm's lucky seeds)
-    full = {(o, sd) for (o, sd), g in fin.groupby(['data_options', 'seed']) if set(g['arm']) >= set(FEWER_ARMS)}
-    rows = rows[[(o, sd) in full for o, sd in zip(rows['data_options'], rows['seed'])]]
-    return rows, sorted({d for k in kept for d in k[2]})
+    return on_common_seeds(rows, FEWER_ARMS, per=('data_options',)), sorted({d for k in kept for d in k[2]})
 
 @image('flowers12-fewer', 'results/flowers12-fewer and results/flowers12-canonical (the 100% points)')
 def _fewer():

@@ -275,7 +275,9 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          size:int=None, # Image side (default: 64 for digits, 32 for Fashion-MNIST, 224 otherwise)
          bs:int=64, # Batch size
          lr:float=2e-3, # Maximum learning rate of the one-cycle schedule
-         seed:int=None, # run: seed of the split, the weights, the batch order and the proxy selection (default 42)
+         # run: seed of the split, the weights, the batch order and the proxy selection (default 42); tune: every
+         # trial's (default 0)
+         seed:int=None,
          pretrained:bool=False, # Start from pretrained weights (needs a download)
          # compare/sweep: a count n (seeds 0..n-1, default 3) or a list (3,4); each seed sets the split or subset, the
          # weights and the batch order
@@ -284,7 +286,8 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          # rightsource, allsource, mixup, cutmix (default baseline,proxy,mixup,cutmix); the proxy flags reach the
          # proxy-pipeline arms
          arms:str=None,
-         # compare/sweep: folder of results.csv, appended, finished runs skipped (default proxy-attention-runs)
+         # compare/sweep: folder of results.csv, appended, finished runs skipped (default proxy-attention-runs); tune:
+         # folder of the study's trials.csv, best settings and plots (default results/tune)
          out:str=None,
          param:_arg(f"sweep: the setting to vary ({', '.join(PROXY_FLAGS)})", str)=None,
          values:str=None, # sweep: its values, '0.5,0.85' (schedules: '5,p,4|2', separated by '|')

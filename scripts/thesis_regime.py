@@ -5,6 +5,7 @@ Resumable: every finished (arm, settings, seed) run is skipped, so rerun the sam
 Each row records the code commit it was made at (run it from a clean checkout, e.g. a `git worktree`, for a clean hash).
 
 Usage: python scripts/thesis_regime.py STAGE [STAGE ...] [--size N] [--threads N] [--arms ARM [ARM ...]]
+       [--seeds SEED [SEED ...]] [--workers N]
 --arms keeps only those arms of a `compare` stage, so that one stage can run in several processes side by side (one
 per arm: they append to the same results.csv, and each run is paired with the baseline rows of its seed).
 --seeds runs only those seeds of a stage (its own seeds by default), so that one stage can run in several processes
@@ -34,7 +35,7 @@ Stages, in the order worth running them:
                 one torch thread), each seed's two sizes before the next seed, into results/flowers12-fewer
   vit-ref       the ViT whose attention the CNNs' maps are compared with (question 2): ViT-Tiny from scratch on flowers12
                 at 112 px (a 7 x 7 grid), 20 epochs, the baseline only, seeds 0-1 declared (two ViTs: how far two
-                ViTs agree is the ceiling), one torch thread, final weights kept, into results/flowers12-vit-ref
+                ViTs agree gives a scale, not a ceiling), one torch thread, final weights kept, into results/flowers12-vit-ref
   agreement     question 2 from recorded weights (never retrained): each canonical baseline, proxy and random-map CNN's
                 Grad-CAM++ maps of the 240 test images against each vit-ref ViT's gradient rollout, per image, into
                 results/flowers12-agreement/agreement.csv (made again whole each time: seconds a model), its summary

@@ -56,7 +56,7 @@ def question1(res):
     full = common_seeds(res, finished)   # one seed set for every arm of a table
     ok = res[res['seed'].isin(full) & res['arm'].isin(finished)]
     waiting = [a for a in CANONICAL if a not in finished]
-    print(f"\nThe tables below pair on the seeds ({', '.join(map(str, full))}) for which every arm finished so far "
+    print(f"\nThe tables below pair on the seeds ({', '.join(map(str, full))}) that every arm with a finished run "
           f"({', '.join(finished)}) has finished" + (f"; no finished run yet of {', '.join(waiting)}" if waiting else '') + ".\n")
     for ref in ('baseline', 'randomcam', 'replay', 'randomplace'):
         if ref not in set(ok['arm']): continue

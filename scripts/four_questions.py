@@ -2,11 +2,11 @@
 question and the table behind it, as Markdown (for results/README.md). Trains nothing; reads
 results/flowers12-canonical, results/flowers12-fewer and results/flowers12-agreement, and says what is not there yet.
 The figures (plot_fewer_data, agreement_grid, the forest plots) are scripts/make_images.py's.
-Usage: python scripts/four_questions.py [--headline] [--update results/README.md]"""
-import argparse, contextlib, io
+Usage: python scripts/four_questions.py [--headline | --answers] [--update FILE]"""
+import argparse, contextlib, io, json
 from pathlib import Path
 import pandas as pd
-from proxy_attention.experiments import read_results, summarize, final_rows, pair_check, drift_note
+from proxy_attention.experiments import read_results, summarize, final_rows, pair_check, drift_note, epochs_to_reach
 from proxy_attention.reporting import common_seeds, on_common_seeds
 from proxy_attention.questions import (agreement_summary, reach_survival, fewer_data_summary,
                                        explain_paired, train_fraction_of)
@@ -35,6 +35,23 @@ def accuracy_table(s:pd.DataFrame) -> pd.DataFrame:
         f"vs {s['reference'].iloc[0]}, points (paired 95% CI)": [
         ci(m, lo, hi, 100, 1, True) for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])],
         'Holm p': [f"{p:.3f}" if pd.notna(p) else '' for p in s['p_holm']], 'verdict': s['verdict']})
+
+def agreement_rows() -> pd.DataFrame:
+    "Question 2's rows: the ViTs', and the CNNs' on the seeds every CNN arm has (one seed set for every arm)"
+    df = pd.read_csv(AGREE/'agreement.csv')
+    return df[(df['arm'] == 'vit') | df['seed'].isin(common_seeds(df[df['arm'] != 'vit']))]
+
+def fewer_rows(res, fewer) -> pd.DataFrame:
+    "Question 3's rows: the fewer-data runs and the canonical 100% ones, each size on the seeds every arm has there"
+    # at each size, the seeds every arm has finished there (the figure's and the deck's rule): one seed set per size
+    both = pd.concat([res[res['arm'].isin(FEWER_ARMS)], fewer], ignore_index=True)
+    return on_common_seeds(both, FEWER_ARMS, per=('data_options',))
+
+def explain_rows() -> tuple:
+    "Question 4's rows (explain.csv), its explained arms and the seeds every one of them has"
+    e = pd.read_csv(CANON/'explain.csv')
+    arms = [a for a in CANONICAL if a in set(e['arm'])]
+    return e, arms, common_seeds(e, arms)
 
 def question1(res):
     print("\n### 1. Can attention maps make an augmentation?\n")
@@ -75,9 +92,7 @@ def question2():
     print("\n### 2. Does proxy attention move a CNN's maps toward a ViT's attention?\n")
     if not (AGREE/'agreement.csv').exists():
         return print("Not measured yet: `python scripts/thesis_regime.py vit-ref agreement`.")
-    df = pd.read_csv(AGREE/'agreement.csv')
-    cnn = df[df['arm'] != 'vit']
-    df = df[(df['arm'] == 'vit') | df['seed'].isin(common_seeds(cnn))]   # one seed set for every arm
+    df = agreement_rows()
     s = agreement_summary(df)
     print(f"{df['image'].nunique()} test images, CNN Grad-CAM++ vs ViT gradient rollout of the true class, "
           f"commit {', '.join(sorted(set(df['commit'].astype(str))))}:\n")
@@ -94,8 +109,7 @@ def question3(res):
     both = pd.concat([res[res['arm'].isin(FEWER_ARMS)], fewer], ignore_index=True)
     sizes = {f: fewer[fewer['data_options'].map(train_fraction_of) == f] for f in FRACTIONS}
     done = '; '.join(f"at {100 * f:.0f}%, {seeds_of(r) if len(r) else 'none'}" for f, r in sizes.items())
-    # at each size, the seeds every arm has finished there (the figure's and the deck's rule): one seed set per size
-    kept = on_common_seeds(both, FEWER_ARMS, per=('data_options',))
+    kept = fewer_rows(res, fewer)
     per = final_rows(kept).groupby('data_options')['seed'].unique() if len(kept) else pd.Series(dtype=object)
     paired = '; '.join(f"{100 * train_fraction_of(o):.0f}%: {', '.join(map(str, sorted(v)))}"
                        for o, v in sorted(per.items(), key=lambda kv: train_fraction_of(kv[0])))
@@ -111,9 +125,7 @@ def question3(res):
 def question4(res):
     print("\n### 4. Does it improve explanations?\n")
     if not (CANON/'explain.csv').exists(): return print("No explained canonical models yet.")
-    e = pd.read_csv(CANON/'explain.csv')
-    arms = [a for a in CANONICAL if a in set(e['arm'])]
-    seeds = common_seeds(e, arms)
+    e, arms, seeds = explain_rows()
     print(f"The final models' Grad-CAM++ maps on 64 fixed test images, paired on the seeds every explained arm has "
           f"({', '.join(map(str, seeds))}; arms {', '.join(arms)}):\n")
     s = explain_paired(e[e['seed'].isin(seeds)], results=res)
@@ -122,6 +134,78 @@ def question4(res):
                                        'vs baseline (paired 95% CI)': [ci(m, l, h, sign=True) for m, l, h in
                                                                        zip(s['diff'], s['diff_low'], s['diff_high'])],
                                        'verdict': s['verdict']})))
+
+LOWER_IS_BETTER = ('deletion_auc', 'drop_in_confidence')   # metrics.py: a lower value is the better explanation
+
+def lead(rows:pd.DataFrame, yes:str, no:str, none:str) -> str:
+    "An answer's first words from paired rows of one Holm family: not answered before 2 paired seeds in each"
+    if not len(rows) or (rows['n_paired'] < 2).any(): return 'Not answered yet'
+    sig = rows[rows['p_holm'] < 0.05]
+    if len(sig) and (sig['better'] if 'better' in sig else sig['diff'] > 0).any(): return yes
+    return no if len(sig) else none
+
+def pts(r) -> str: return ci(r['diff'], r['diff_low'], r['diff_high'], 100, 1, True)
+
+def answers(res):
+    "The README's sentence per question, from the same rows and pairing as the tables (Holm within each table)"
+    print("1. **Can attention maps make an augmentation?** ", end='')
+    arms = [a for a in CANONICAL if a in set(final_rows(res)['arm'])] if len(res) else []
+    seeds = common_seeds(res, arms) if arms else []
+    s = summarize(res[res['seed'].isin(seeds) & res['arm'].isin(arms)]).set_index('arm') if seeds else None
+    if s is None or 'proxy' not in s.index: print("Not measured yet.")
+    else:
+        p, n = s.loc['proxy'], int(s.loc['proxy', 'n_paired'])
+        every = f"; fed every epoch {pts(s.loc['everyepoch'])}" if 'everyepoch' in s.index else ''
+        print(f"{lead(s.loc[['proxy']], 'Yes', 'No, it hurts', 'No gain measured')}: proxy attention at the thesis's "
+              f"feeding ends {pts(p)} points from the baseline ({n} seed{'s' * (n != 1)}, Holm over the table){every}.")
+    print("2. **Can a CNN approximate a ViT's attention?** ", end='')
+    if not (AGREE/'agreement.csv').exists(): print("Not measured yet.")
+    else:
+        df = agreement_rows()
+        a = agreement_summary(df).set_index(['arm', 'measure'])
+        p, b = a.loc[('proxy', 'spearman')], a.loc[('baseline', 'spearman')]
+        vit = f"; two ViTs of different seeds agree at {a.loc[('vit vs vit', 'spearman'), 'mean']:.3f}" if (
+            'vit vs vit', 'spearman') in a.index else ''
+        word = lead(a.loc[[('proxy', 'spearman')]], 'Yes, closer', 'No, further from it',
+                    'No sign that proxy attention moves it closer')
+        print(f"{word}: on the {df['image'].nunique()} test images a ResNet-18's Grad-CAM++ maps agree with a "
+              f"ViT-Tiny's gradient rollout at Spearman {p['mean']:.3f} (proxy attention) and {b['mean']:.3f} "
+              f"(baseline), a paired difference of {ci(p['diff'], p['diff_low'], p['diff_high'], sign=True)} "
+              f"({int(p['n_paired'])} seeds, Holm){vit}.")
+    print("3. **Does it converge faster, and so need fewer data?** ", end='')
+    fewer = read_results(FEWER/'results.csv')
+    kept = fewer_rows(res, fewer) if len(fewer) else fewer
+    f = fewer_data_summary(kept, arms=FEWER_ARMS) if len(kept) else None
+    small = f[(f['arm'] == 'proxy') & (f['train_fraction'] < 1)] if f is not None else []
+    if not len(small): print("Not measured yet.")
+    else:
+        sizes = ' and '.join(f"{pts(r)}{' points from the baseline' * (i == 0)} with {100 * r['train_fraction']:.0f}%"
+                             f"{' of the training images' * (i == 0)} ({int(r['n_paired'])} seeds)"
+                             for i, (_, r) in enumerate(small.iterrows()))
+        reach = ''
+        if s is not None and 'proxy' in s.index:
+            c = epochs_to_reach(res[res['seed'].isin(seeds) & res['arm'].isin(['baseline', 'proxy'])]).set_index('arm')
+            reach = (f"; at full data it reached its seed's baseline final accuracy in {int(c.loc['proxy', 'reached'])} "
+                     f"of {int(c.loc['proxy', 'runs'])} runs")
+        print(f"{lead(small, 'Yes', 'No, it hurts', 'No gain measured')}: proxy attention ends {sizes}, Holm over "
+              f"sizes and arms ([figure](images/flowers12-fewer.png)){reach}.")
+    print("4. **Does it improve explanations?** ", end='')
+    if not (CANON/'explain.csv').exists(): print("Not measured yet.")
+    else:
+        e, arms, eseeds = explain_rows()
+        x = explain_paired(e[e['seed'].isin(eseeds)], results=res)
+        x = x[x['arm'] == 'proxy'].set_index('metric')
+        x['better'] = [(d < 0) if m in LOWER_IS_BETTER else (d > 0) for m, d in zip(x.index, x['diff'])]
+        got = [m for m in ('deletion_auc', 'insertion_auc', 'road') if m in x.index]
+        if not got: print("Not measured yet.")
+        else:
+            d = lambda m: ci(x.loc[m, 'diff'], x.loc[m, 'diff_low'], x.loc[m, 'diff_high'], sign=True)
+            n = int(x.loc[got[0], 'n_paired'])
+            print(f"{lead(x.loc[got], 'Yes, by some metric', 'No, worse by some metric', 'No sign')}: proxy "
+                  f"attention's " + ', '.join(f"{m.replace('_auc', ' area').replace('road', 'ROAD')} {d(m)}"
+                                               for m in got) +
+                  f" against the baseline's ({n} seeds, Holm over arms and metrics; lower deletion, higher insertion "
+                  "and ROAD are better).")
 
 # the README's headline rows and how it names them (the Holm family is the whole canonical table's)
 HEADLINE = {'baseline': 'baseline', 'proxy': "proxy attention (the library's defaults: the thesis's feeding)",
@@ -144,37 +228,59 @@ def headline(res):
             f" (p={r['p_holm']:.2f})" if pd.notna(r['p_holm']) else '')
         print(f"| {name} | {ci(r['mean'], r['ci_low'], r['ci_high'], clip=True)} | "
               f"{ci(r['diff'], r['diff_low'], r['diff_high'], 100, 1, True)} | {verdict} |")
-    print(f"\nseeds {', '.join(map(str, seeds))} (every arm has them; 0-4 declared), arms in the Holm family: "
+    print(f"\nSeeds {', '.join(map(str, seeds))} (every arm has them; 0-4 declared), arms in the Holm family: "
           f"{', '.join(a for a in arms if a != 'baseline')}")
 
-BEGIN, END = ("<!-- from here to its end mark: scripts/four_questions.py --update results/README.md -->",
-              "<!-- end of scripts/four_questions.py's output -->")
+def marks(what:str) -> tuple:
+    "The two lines between which --update writes an output (`what`: '', ' --headline' or ' --answers')"
+    return (f"<!-- scripts/four_questions.py{what} writes from here to its end mark -->",
+            f"<!-- end of scripts/four_questions.py{what} -->")
 
-def marks_error(t:str) -> str:
+def marks_error(t:str, what:str) -> str:
     "What is wrong with a page's marks for --update ('' when it has them)"
-    if t.count(BEGIN) == 1 and t.count(END) == 1 and t.index(BEGIN) < t.index(END): return ''
-    return f"needs one line {BEGIN} and, after it, one line {END}, between which the answers are written"
+    begin, end = marks(what)
+    if t.count(begin) == 1 and t.count(end) == 1 and t.index(begin) < t.index(end): return ''
+    return f"needs one line {begin} and, after it, one line {end}, between which the output is written"
 
-def update(path:Path, text:str):
-    "Write `text` between BEGIN and END in `path` (results/README.md): the committed rows' answers, nothing by hand"
-    t = path.read_text()
-    a, b = t.index(BEGIN) + len(BEGIN), t.index(END)
-    path.write_text(t[:a] + '\n' + text.strip('\n') + '\n' + t[b:])
+def replace_between(t:str, text:str, what:str) -> str:
+    begin, end = marks(what)
+    a, b = t.index(begin) + len(begin), t.index(end)
+    return t[:a] + '\n' + text.strip('\n') + '\n' + t[b:]
+
+def page_text(path:Path) -> str:
+    "A page's text: a Markdown file's, or a notebook's Markdown cells' (nbs/index.ipynb, the README's source)"
+    if path.suffix != '.ipynb': return path.read_text()
+    return '\n'.join(''.join(c['source']) for c in json.loads(path.read_text())['cells'] if c['cell_type'] == 'markdown')
+
+def update(path:Path, text:str, what:str):
+    "Write `text` between the marks of `what` in `path` (a Markdown file, or the Markdown cell of a notebook that has them)"
+    if path.suffix != '.ipynb': return path.write_text(replace_between(path.read_text(), text, what))
+    nb = json.loads(path.read_text())
+    for c in nb['cells']:
+        src = ''.join(c['source'])
+        if c['cell_type'] == 'markdown' and not marks_error(src, what):
+            c['source'] = replace_between(src, text, what).splitlines(keepends=True)
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--headline', action='store_true', help="only the README's headline table (the canonical arms)")
+    p.add_argument('--answers', action='store_true', help="only the README's sentence per question")
     p.add_argument('--update', type=Path, metavar='FILE',
-                   help=f"write the answers into FILE between its marks ({BEGIN} ... {END}) instead of printing them")
+                   help="write the output into FILE (Markdown, or a notebook's Markdown cell) between its marks, "
+                        f"e.g. {marks('')[0]} ... {marks('')[1]}, instead of printing it")
     a = p.parse_args()
+    if a.headline and a.answers: p.error("--headline and --answers: one output at a time")
+    what = ' --headline' if a.headline else ' --answers' if a.answers else ''
     if a.update and not a.update.is_file(): p.error(f"--update {a.update}: no such file")
-    if a.update and (why := marks_error(a.update.read_text())): p.error(f"--update {a.update}: {why}")
+    if a.update and (why := marks_error(page_text(a.update), what)): p.error(f"--update {a.update}: {why}")
     res = read_results(CANON/'results.csv')
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         if a.headline: headline(res)
+        elif a.answers: answers(res)
         else: question1(res); question2(); question3(res); question4(res)
-    if a.update: update(a.update, out.getvalue())
+    if a.update: update(a.update, out.getvalue(), what)
     else: print(out.getvalue(), end='')
 
 if __name__ == '__main__': main()

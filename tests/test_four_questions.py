@@ -29,14 +29,14 @@ def test_headline_pairs_on_the_seeds_every_arm_has(tmp_path):
     "The README's table: an arm's extra seed is not used while another arm lacks it (one seed set, one Holm family)"
     both = lambda r: r['arm'].isin(['baseline', 'proxy']) & r['seed'].isin([0, 1])
     two = _headline(tmp_path, both)   # baseline and proxy on seeds 0 and 1 (committed rows)
-    assert '| arm (flowers12, 2 seeds) |' in two and 'seeds 0, 1 (every arm has them' in two, two
+    assert '| arm (flowers12, 2 seeds) |' in two and 'Seeds 0, 1 (every arm has them' in two, two
     proxy = next(l for l in two.splitlines() if l.startswith('| proxy attention'))
     # proxy attention ended at 0.8667 in both seeds: said so, not drawn as an interval of width 0; the difference has one
     assert '| 0.867 in every seed | -0.4 [' in proxy, proxy
     base = next(l for l in two.splitlines() if l.startswith('| baseline'))
     assert base.count('[') == 1, base   # the baseline: an accuracy interval over its two seeds
     one = _headline(tmp_path, lambda r: both(r) | ((r['arm'] == 'replay') & (r['seed'] == 0)))
-    assert '| arm (flowers12, 1 seed) |' in one and 'seeds 0 (every arm has them' in one, one
+    assert '| arm (flowers12, 1 seed) |' in one and 'Seeds 0 (every arm has them' in one, one
     proxy = next(l for l in one.splitlines() if l.startswith('| proxy attention'))
     assert '[' not in proxy and 'no verdict' in proxy, proxy   # seed 0 alone: no interval
 
@@ -45,19 +45,24 @@ def _run(*args, cwd=ROOT):
                           env={**os.environ, 'PYTHONPATH': str(ROOT)}, capture_output=True, text=True, timeout=300)
 
 def test_the_results_readme_and_the_readme_say_what_the_committed_rows_say(tmp_path):
-    "results/README.md's answers are four_questions.py's output on the committed rows, and the README's table its rows"
+    "results/README.md's answers, the README's table and its sentence per question are four_questions.py's output"
     copy = tmp_path/'README.md'
     copy.write_text((ROOT/'results'/'README.md').read_text())
     r = _run('--update', copy)
     assert r.returncode == 0, r.stderr[-2000:]
     assert copy.read_text() == (ROOT/'results'/'README.md').read_text(), \
         "results/README.md is behind the committed rows: python scripts/four_questions.py --update results/README.md"
-    head = _run('--headline')
-    assert head.returncode == 0, head.stderr[-2000:]
-    rows = [l for l in head.stdout.splitlines() if l.startswith('| ') and not l.startswith('| arm ')]
     readme = (ROOT/'README.md').read_text()
-    assert len(rows) >= 2 and [l for l in rows if l not in readme] == [], \
-        "the README's headline table is behind the committed rows: python scripts/four_questions.py --headline"
+    for what in ('--headline', '--answers'):
+        out = _run(what)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.count('|' if what == '--headline' else '**') >= 8   # the table's rows, the four questions
+        assert out.stdout.strip() in readme, \
+            f"the README is behind the committed rows: python scripts/four_questions.py {what} --update nbs/index.ipynb"
+    nb = tmp_path/'index.ipynb'
+    nb.write_text((ROOT/'nbs'/'index.ipynb').read_text())
+    for what in ('--headline', '--answers'): assert _run(what, '--update', nb).returncode == 0
+    assert nb.read_text() == (ROOT/'nbs'/'index.ipynb').read_text()   # the README's source is up to date too
 
 def test_update_needs_its_marks(tmp_path):
     page = tmp_path/'page.md'
@@ -65,5 +70,7 @@ def test_update_needs_its_marks(tmp_path):
     r = _run('--update', page)
     assert r.returncode == 2 and 'error: --update' in r.stderr.strip().splitlines()[-1], r.stderr
     assert page.read_text() == '# results\n\nno marks here\n'   # left as it was
+    r = _run('--answers', '--update', ROOT/'results'/'README.md')   # its marks are for the whole output
+    assert r.returncode == 2 and 'scripts/four_questions.py --answers writes from here' in r.stderr, r.stderr
     r = _run('--update', tmp_path/'missing.md')
     assert r.returncode == 2 and 'missing.md: no such file' in r.stderr.strip().splitlines()[-1]

@@ -74,3 +74,18 @@ def test_update_needs_its_marks(tmp_path):
     assert r.returncode == 2 and 'scripts/four_questions.py --answers writes from here' in r.stderr, r.stderr
     r = _run('--update', tmp_path/'missing.md')
     assert r.returncode == 2 and 'missing.md: no such file' in r.stderr.strip().splitlines()[-1]
+
+def test_an_answer_leads_with_what_the_corrected_verdicts_say():
+    sys.path.insert(0, str(ROOT/'scripts'))
+    import pandas as pd
+    from four_questions import lead
+    rows = lambda **kw: pd.DataFrame([dict(diff=0.02, n_paired=5, p_holm=0.2, **kw)])
+    words = dict(yes='Yes', no='No, it hurts', none='No gain measured')
+    assert lead(rows(), **words) == 'No gain measured'                      # within noise after Holm
+    assert lead(rows().assign(p_holm=0.01), **words) == 'Yes'
+    assert lead(rows().assign(p_holm=0.01, diff=-0.02), **words) == 'No, it hurts'
+    assert lead(rows().assign(n_paired=1, p_holm=0.01), **words) == 'Not answered yet'   # no interval before 2 seeds
+    assert lead(rows().iloc[:0], **words) == 'Not answered yet'
+    # an explanation metric where lower is better (deletion): a significant drop is the better explanation
+    assert lead(rows(better=True).assign(diff=-0.05, p_holm=0.01), **words) == 'Yes'
+    assert lead(rows(better=False).assign(diff=0.05, p_holm=0.01), **words) == 'No, it hurts'

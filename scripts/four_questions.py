@@ -146,39 +146,39 @@ def lead(rows:pd.DataFrame, yes:str, no:str, none:str) -> str:
 
 def pts(r) -> str: return ci(r['diff'], r['diff_low'], r['diff_high'], 100, 1, True)
 
-def answers(res):
-    "The README's sentence per question, from the same rows and pairing as the tables (Holm within each table)"
-    print("1. **Can attention maps make an augmentation?** ", end='')
+QUESTIONS = {1: 'Can attention maps make an augmentation?', 2: "Can a CNN approximate a ViT's attention?",
+             3: 'Does it converge faster, and so need fewer data?', 4: 'Does it improve explanations?'}
+
+def answer_texts(res) -> dict:
+    "Per question, its answer's lead and the rest of its sentence, from the same rows and pairing as the tables"
+    out = {q: ('Not measured yet', '') for q in QUESTIONS}
     arms = [a for a in CANONICAL if a in set(final_rows(res)['arm'])] if len(res) else []
     seeds = common_seeds(res, arms) if arms else []
     s = summarize(res[res['seed'].isin(seeds) & res['arm'].isin(arms)]).set_index('arm') if seeds else None
-    if s is None or 'proxy' not in s.index: print("Not measured yet.")
-    else:
-        p, n = s.loc['proxy'], int(s.loc['proxy', 'n_paired'])
+    if s is not None and 'proxy' in s.index:
+        n = int(s.loc['proxy', 'n_paired'])
         every = f"; fed every epoch {pts(s.loc['everyepoch'])}" if 'everyepoch' in s.index else ''
-        print(f"{lead(s.loc[['proxy']], 'Yes', 'No, it hurts', 'No gain measured')}: proxy attention at the thesis's "
-              f"feeding ends {pts(p)} points from the baseline ({n} seed{'s' * (n != 1)}, Holm over the table){every}.")
-    print("2. **Can a CNN approximate a ViT's attention?** ", end='')
-    if not (AGREE/'agreement.csv').exists(): print("Not measured yet.")
-    else:
+        out[1] = (lead(s.loc[['proxy']], 'Yes', 'No, it hurts', 'No gain measured'),
+                  f"proxy attention at the thesis's feeding ends {pts(s.loc['proxy'])} points from the baseline "
+                  f"({n} seed{'s' * (n != 1)}, Holm over the table){every}")
+    if (AGREE/'agreement.csv').exists():
         df = agreement_rows()
         a = agreement_summary(df).set_index(['arm', 'measure'])
-        p, b = a.loc[('proxy', 'spearman')], a.loc[('baseline', 'spearman')]
-        vit = f"; two ViTs of different seeds agree at {a.loc[('vit vs vit', 'spearman'), 'mean']:.3f}" if (
-            'vit vs vit', 'spearman') in a.index else ''
-        word = lead(a.loc[[('proxy', 'spearman')]], 'Yes, closer', 'No, further from it',
-                    'No sign that proxy attention moves it closer')
-        print(f"{word}: on the {df['image'].nunique()} test images a ResNet-18's Grad-CAM++ maps agree with a "
-              f"ViT-Tiny's gradient rollout at Spearman {p['mean']:.3f} (proxy attention) and {b['mean']:.3f} "
-              f"(baseline), a paired difference of {ci(p['diff'], p['diff_low'], p['diff_high'], sign=True)} "
-              f"({int(p['n_paired'])} seeds, Holm){vit}.")
-    print("3. **Does it converge faster, and so need fewer data?** ", end='')
+        if ('proxy', 'spearman') in a.index:
+            p, b = a.loc[('proxy', 'spearman')], a.loc[('baseline', 'spearman')]
+            vit = f"; two ViTs of different seeds agree at {a.loc[('vit vs vit', 'spearman'), 'mean']:.3f}" if (
+                'vit vs vit', 'spearman') in a.index else ''
+            out[2] = (lead(a.loc[[('proxy', 'spearman')]], 'Yes, closer', 'No, further from it',
+                           'No sign that proxy attention moves it closer'),
+                      f"on the {df['image'].nunique()} test images a ResNet-18's Grad-CAM++ maps agree with a "
+                      f"ViT-Tiny's gradient rollout at Spearman {p['mean']:.3f} (proxy attention) and {b['mean']:.3f} "
+                      f"(baseline), a paired difference of {ci(p['diff'], p['diff_low'], p['diff_high'], sign=True)} "
+                      f"({int(p['n_paired'])} seeds, Holm){vit}")
     fewer = read_results(FEWER/'results.csv')
     kept = fewer_rows(res, fewer) if len(fewer) else fewer
     f = fewer_data_summary(kept, arms=FEWER_ARMS) if len(kept) else None
     small = f[(f['arm'] == 'proxy') & (f['train_fraction'] < 1)] if f is not None else []
-    if not len(small): print("Not measured yet.")
-    else:
+    if len(small):
         sizes = ' and '.join(f"{pts(r)}{' points from the baseline' * (i == 0)} with {100 * r['train_fraction']:.0f}%"
                              f"{' of the training images' * (i == 0)} ({int(r['n_paired'])} seeds)"
                              for i, (_, r) in enumerate(small.iterrows()))
@@ -187,25 +187,28 @@ def answers(res):
             c = epochs_to_reach(res[res['seed'].isin(seeds) & res['arm'].isin(['baseline', 'proxy'])]).set_index('arm')
             reach = (f"; at full data it reached its seed's baseline final accuracy in {int(c.loc['proxy', 'reached'])} "
                      f"of {int(c.loc['proxy', 'runs'])} runs")
-        print(f"{lead(small, 'Yes', 'No, it hurts', 'No gain measured')}: proxy attention ends {sizes}, Holm over "
-              f"sizes and arms ([figure](images/flowers12-fewer.png)){reach}.")
-    print("4. **Does it improve explanations?** ", end='')
-    if not (CANON/'explain.csv').exists(): print("Not measured yet.")
-    else:
+        out[3] = (lead(small, 'Yes', 'No, it hurts', 'No gain measured'),
+                  f"proxy attention ends {sizes}, Holm over sizes and arms{reach}")
+    if (CANON/'explain.csv').exists():
         e, arms, eseeds = explain_rows()
         x = explain_paired(e[e['seed'].isin(eseeds)], results=res)
         x = x[x['arm'] == 'proxy'].set_index('metric')
         x['better'] = [(d < 0) if m in LOWER_IS_BETTER else (d > 0) for m, d in zip(x.index, x['diff'])]
         got = [m for m in ('deletion_auc', 'insertion_auc', 'road') if m in x.index]
-        if not got: print("Not measured yet.")
-        else:
+        if got:
             d = lambda m: ci(x.loc[m, 'diff'], x.loc[m, 'diff_low'], x.loc[m, 'diff_high'], sign=True)
-            n = int(x.loc[got[0], 'n_paired'])
-            print(f"{lead(x.loc[got], 'Yes, by some metric', 'No, worse by some metric', 'No sign')}: proxy "
-                  f"attention's " + ', '.join(f"{m.replace('_auc', ' area').replace('road', 'ROAD')} {d(m)}"
-                                               for m in got) +
-                  f" against the baseline's ({n} seeds, Holm over arms and metrics; lower deletion, higher insertion "
-                  "and ROAD are better).")
+            names = {'deletion_auc': 'deletion area', 'insertion_auc': 'insertion area', 'road': 'ROAD'}
+            out[4] = (lead(x.loc[got], 'Yes, by some metric', 'No, worse by some metric', 'No sign'),
+                      "proxy attention's " + ', '.join(f"{names[m]} {d(m)}" for m in got) +
+                      f" against the baseline's ({int(x.loc[got[0], 'n_paired'])} seeds, Holm over arms and metrics; "
+                      "lower deletion, higher insertion and ROAD are better)")
+    return out
+
+def answers(res):
+    "The README's sentence per question (`answer_texts`), a numbered list"
+    figure = {3: ' ([figure](images/flowers12-fewer.png))'}   # the README's links (the deck shows the figures)
+    for q, (word, rest) in answer_texts(res).items():
+        print(f"{q}. **{QUESTIONS[q]}** {word}" + (f": {rest}{figure.get(q, '')}" if rest else '') + '.')
 
 # the README's headline rows and how it names them (the Holm family is the whole canonical table's)
 HEADLINE = {'baseline': 'baseline', 'proxy': "proxy attention (the library's defaults: the thesis's feeding)",

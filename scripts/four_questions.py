@@ -53,8 +53,8 @@ def explain_rows() -> tuple:
     arms = [a for a in CANONICAL if a in set(e['arm'])]
     return e, arms, common_seeds(e, arms)
 
-def question1(res):
-    print("\n### 1. Can attention maps make an augmentation?\n")
+def question1(res, answer=''):
+    print(f"\n### 1. {QUESTIONS[1]}\n\n{answer}")
     if not len(res): return print("No canonical runs yet (`python scripts/thesis_regime.py canonical`).")
     fin = final_rows(res)
     print(f"flowers12, ResNet-18 from scratch, {fin['size'].iloc[0]} px, {fin['epochs'].iloc[0]} epochs, one torch "
@@ -88,8 +88,8 @@ def question1(res):
                                                                             'lr', 'pretrained', 'data_options',
                                                                             'param', 'setting')])))
 
-def question2():
-    print("\n### 2. Does proxy attention move a CNN's maps toward a ViT's attention?\n")
+def question2(answer=''):
+    print(f"\n### 2. {QUESTIONS[2]}\n\n{answer}")
     if not (AGREE/'agreement.csv').exists():
         return print("Not measured yet: `python scripts/thesis_regime.py vit-ref agreement`.")
     df = agreement_rows()
@@ -102,8 +102,8 @@ def question2():
                                                                        zip(s['diff'], s['diff_low'], s['diff_high'])],
                                        'verdict': s['verdict']})))
 
-def question3(res):
-    print("\n### 3. Does it need fewer data?\n")
+def question3(res, answer=''):
+    print(f"\n### 3. {QUESTIONS[3]}\n\n{answer}")
     fewer = read_results(FEWER/'results.csv')
     if not len(fewer): return print("No fewer-data runs yet (`python scripts/thesis_regime.py fewer`).")
     both = pd.concat([res[res['arm'].isin(FEWER_ARMS)], fewer], ignore_index=True)
@@ -122,8 +122,8 @@ def question3(res):
     print(markdown_table(t))
 
 
-def question4(res):
-    print("\n### 4. Does it improve explanations?\n")
+def question4(res, answer=''):
+    print(f"\n### 4. {QUESTIONS[4]}\n\n{answer}")
     if not (CANON/'explain.csv').exists(): return print("No explained canonical models yet.")
     e, arms, seeds = explain_rows()
     print(f"The final models' Grad-CAM++ maps on 64 fixed test images, paired on the seeds every explained arm has "
@@ -282,7 +282,9 @@ def main():
     with contextlib.redirect_stdout(out):
         if a.headline: headline(res)
         elif a.answers: answers(res)
-        else: question1(res); question2(); question3(res); question4(res)
+        else:
+            ans = {q: f"**{w}**" + (f": {r}." if r else '.') + '\n' for q, (w, r) in answer_texts(res).items()}
+            question1(res, ans[1]); question2(ans[2]); question3(res, ans[3]); question4(res, ans[4])
     if a.update: update(a.update, out.getvalue(), what)
     else: print(out.getvalue(), end='')
 

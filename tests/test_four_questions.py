@@ -1,5 +1,6 @@
 "scripts/four_questions.py says, question by question, what is measured and what is not there yet"
 import os, subprocess, sys
+import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
@@ -44,36 +45,48 @@ def _run(*args, cwd=ROOT):
     return subprocess.run([sys.executable, str(ROOT/'scripts'/'four_questions.py'), *map(str, args)], cwd=cwd,
                           env={**os.environ, 'PYTHONPATH': str(ROOT)}, capture_output=True, text=True, timeout=300)
 
-def test_the_results_readme_and_the_readme_say_what_the_committed_rows_say(tmp_path):
+def _main(monkeypatch, capsys, *args) -> str:
+    "four_questions.py's main in this process (the committed rows read from the project's root); what it printed"
+    sys.path.insert(0, str(ROOT/'scripts'))
+    import four_questions
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, 'argv', ['four_questions.py', *map(str, args)])
+    four_questions.main()
+    return capsys.readouterr().out
+
+def test_the_results_readme_and_the_readme_say_what_the_committed_rows_say(tmp_path, monkeypatch, capsys):
     "results/README.md's answers, the README's table and its sentence per question are four_questions.py's output"
     copy = tmp_path/'README.md'
     copy.write_text((ROOT/'results'/'README.md').read_text())
-    r = _run('--update', copy)
-    assert r.returncode == 0, r.stderr[-2000:]
+    _main(monkeypatch, capsys, '--update', copy)
     assert copy.read_text() == (ROOT/'results'/'README.md').read_text(), \
         "results/README.md is behind the committed rows: python scripts/four_questions.py --update results/README.md"
     readme = (ROOT/'README.md').read_text()
     for what in ('--headline', '--answers'):
-        out = _run(what)
-        assert out.returncode == 0, out.stderr[-2000:]
-        assert out.stdout.count('|' if what == '--headline' else '**') >= 8   # the table's rows, the four questions
-        assert out.stdout.strip() in readme, \
+        out = _main(monkeypatch, capsys, what)
+        assert out.count('|' if what == '--headline' else '**') >= 8   # the table's rows, the four questions
+        assert out.strip() in readme, \
             f"the README is behind the committed rows: python scripts/four_questions.py {what} --update nbs/index.ipynb"
     nb = tmp_path/'index.ipynb'
     nb.write_text((ROOT/'nbs'/'index.ipynb').read_text())
-    for what in ('--headline', '--answers'): assert _run(what, '--update', nb).returncode == 0
+    for what in ('--headline', '--answers'): _main(monkeypatch, capsys, what, '--update', nb)
     assert nb.read_text() == (ROOT/'nbs'/'index.ipynb').read_text()   # the README's source is up to date too
 
-def test_update_needs_its_marks(tmp_path):
+def test_update_needs_its_marks(tmp_path, monkeypatch, capsys):
+    def refused(*args) -> str:
+        with pytest.raises(SystemExit) as e: _main(monkeypatch, capsys, *args)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and err[-1].startswith('four_questions.py: error: --update'), err
+        return err[-1]
     page = tmp_path/'page.md'
     page.write_text('# results\n\nno marks here\n')
-    r = _run('--update', page)
-    assert r.returncode == 2 and 'error: --update' in r.stderr.strip().splitlines()[-1], r.stderr
+    refused('--update', page)
     assert page.read_text() == '# results\n\nno marks here\n'   # left as it was
-    r = _run('--answers', '--update', ROOT/'results'/'README.md')   # its marks are for the whole output
-    assert r.returncode == 2 and 'scripts/four_questions.py --answers writes from here' in r.stderr, r.stderr
-    r = _run('--update', tmp_path/'missing.md')
-    assert r.returncode == 2 and 'missing.md: no such file' in r.stderr.strip().splitlines()[-1]
+    readme = (ROOT/'results'/'README.md').read_text()
+    # its marks are for the whole output, not the answers alone
+    assert 'scripts/four_questions.py --answers writes from here' in refused('--answers', '--update', ROOT/'results'/'README.md')
+    assert (ROOT/'results'/'README.md').read_text() == readme
+    assert refused('--update', tmp_path/'missing.md').endswith('missing.md: no such file')
 
 def test_an_answer_leads_with_what_the_corrected_verdicts_say():
     sys.path.insert(0, str(ROOT/'scripts'))

@@ -106,7 +106,6 @@ def question3(res, answer=''):
     print(f"\n### 3. {QUESTIONS[3]}\n\n{answer}")
     fewer = read_results(FEWER/'results.csv')
     if not len(fewer): return print("No fewer-data runs yet (`python scripts/thesis_regime.py fewer`).")
-    both = pd.concat([res[res['arm'].isin(FEWER_ARMS)], fewer], ignore_index=True)
     sizes = {f: fewer[fewer['data_options'].map(train_fraction_of) == f] for f in FRACTIONS}
     done = '; '.join(f"at {100 * f:.0f}%, {seeds_of(r) if len(r) else 'none'}" for f, r in sizes.items())
     kept = fewer_rows(res, fewer)

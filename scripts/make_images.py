@@ -22,7 +22,7 @@ from proxy_attention.core import check_choice
 from proxy_attention.experiments import (read_results, final_rows, code_commit, ARMS, PROXY_ARMS,
                                          _settings_of, _run_name)
 from proxy_attention.viz import save_figure
-from proxy_attention.reporting import on_common_seeds
+from proxy_attention.reporting import common_seeds, on_common_seeds
 
 # Settings that were the library's defaults when a folder's rows were made, and are not today: its scripts passed
 # `defaults=dict(feed='every_epoch')` (scripts/thesis_regime.py, scripts/run_experiments.py) to keep the folder on the
@@ -120,6 +120,9 @@ def results_figure(folder:str, kind:str='curves', rows=None, **kwargs) -> dict:
     path = ROOT/'results' if folder == 'results' else ROOT/'results'/folder
     df = read_results(path/'results.csv') if rows is None else rows
     df, runs, dropped = current_runs(df, folder)
+    if kwargs.get('common_seeds'):   # the manifest lists what is drawn: the seeds every arm has
+        df = df[df['seed'].isin(common_seeds(df, by=('param', 'setting')))]
+        runs = current_runs(df, folder)[1]
     fig = results_summary.forest(path, df, **kwargs) if kind == 'forest' else results_summary.figure(path, df)
     add_note(fig, settings_note(common_settings(runs), fig))
     return dict(fig=fig, settings=common_settings(runs), runs=runs, left_out=dropped, rows=int(len(df)),

@@ -109,6 +109,9 @@ def question3(res, answer=''):
     sizes = {f: fewer[fewer['data_options'].map(train_fraction_of) == f] for f in FRACTIONS}
     done = '; '.join(f"at {100 * f:.0f}%, {seeds_of(r) if len(r) else 'none'}" for f, r in sizes.items())
     kept = fewer_rows(res, fewer)
+    pc = pair_check(fewer)
+    print(f"Pair check: {(pc['status'] == 'paired').sum()} of {len(pc)} fewer-data proxy-pipeline runs equal their "
+          f"baseline before their first proxy image. {drift_note(pc)}".rstrip() + '\n')
     per = final_rows(kept).groupby('data_options')['seed'].unique() if len(kept) else pd.Series(dtype=object)
     paired = '; '.join(f"{100 * train_fraction_of(o):.0f}%: {', '.join(map(str, sorted(v)))}"
                        for o, v in sorted(per.items(), key=lambda kv: train_fraction_of(kv[0])))

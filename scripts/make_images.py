@@ -300,8 +300,11 @@ def main():
     if unknown: p.error(f"--only: unknown image(s) {', '.join(unknown)}; the images are {', '.join(IMAGE_MAKERS)}")
     manifest = read_manifest()
     for n in names:
-        manifest[n] = make(n)
-        print(f"images/{n}.png: {manifest[n]['seconds']}s", flush=True)
+        new, old = make(n), manifest.get(n)
+        # an image drawn again as it was, from the same runs, keeps its entry: the commit it was first made at
+        same = old is not None and all(old.get(k) == v for k, v in new.items() if k not in ('commit', 'seconds'))
+        manifest[n] = old if same else new
+        print(f"images/{n}.png: {new['seconds']}s" + (' (unchanged)' if same else ''), flush=True)
         MANIFEST.write_text(json.dumps({k: manifest[k] for k in IMAGE_MAKERS if k in manifest}, indent=1) + '\n')
 
 if __name__ == '__main__': main()

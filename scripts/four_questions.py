@@ -36,9 +36,15 @@ def accuracy_table(s:pd.DataFrame) -> pd.DataFrame:
         ci(m, lo, hi, 100, 1, True) for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])],
         'Holm p': [f"{p:.3f}" if pd.notna(p) else '' for p in s['p_holm']], 'verdict': s['verdict']})
 
-def agreement_rows() -> pd.DataFrame:
+def canonical_rows(res) -> tuple:
+    "The canonical table's rows on the seeds every finished arm has (one seed set, one Holm family), its arms, seeds"
+    arms = [a for a in CANONICAL if a in set(final_rows(res)['arm'])] if len(res) else []
+    seeds = common_seeds(res, arms) if arms else []
+    return res[res['seed'].isin(seeds) & res['arm'].isin(arms)], arms, seeds
+
+def agreement_rows(root:Path=Path('.')) -> pd.DataFrame:
     "Question 2's rows: the ViTs', and the CNNs' on the seeds every CNN arm has (one seed set for every arm)"
-    df = pd.read_csv(AGREE/'agreement.csv')
+    df = pd.read_csv(root/AGREE/'agreement.csv')
     return df[(df['arm'] == 'vit') | df['seed'].isin(common_seeds(df[df['arm'] != 'vit']))]
 
 def fewer_rows(res, fewer) -> pd.DataFrame:
@@ -47,9 +53,9 @@ def fewer_rows(res, fewer) -> pd.DataFrame:
     both = pd.concat([res[res['arm'].isin(FEWER_ARMS)], fewer], ignore_index=True)
     return on_common_seeds(both, FEWER_ARMS, per=('data_options',))
 
-def explain_rows() -> tuple:
+def explain_rows(root:Path=Path('.')) -> tuple:
     "Question 4's rows (explain.csv), its explained arms and the seeds every one of them has"
-    e = pd.read_csv(CANON/'explain.csv')
+    e = pd.read_csv(root/CANON/'explain.csv')
     arms = [a for a in CANONICAL if a in set(e['arm'])]
     return e, arms, common_seeds(e, arms)
 
@@ -69,9 +75,7 @@ def question1(res, answer=''):
           "set):\n")
     print(markdown_table(every.map(lambda v: '' if pd.isna(v) else f"{v:.4f}").rename(
         columns=lambda c: f"seed {c}").reset_index()))
-    finished = [a for a in CANONICAL if a in set(fin['arm'])]
-    full = common_seeds(res, finished)   # one seed set for every arm of a table
-    ok = res[res['seed'].isin(full) & res['arm'].isin(finished)]
+    ok, finished, full = canonical_rows(res)
     waiting = [a for a in CANONICAL if a not in finished]
     print(f"\nThe tables below pair on the seeds ({', '.join(map(str, full))}) that every arm with a finished run "
           f"({', '.join(finished)}) has finished" + (f"; no finished run yet of {', '.join(waiting)}" if waiting else '') + ".\n")
@@ -151,20 +155,20 @@ def pts(r) -> str: return ci(r['diff'], r['diff_low'], r['diff_high'], 100, 1, T
 QUESTIONS = {1: 'Can attention maps make an augmentation?', 2: "Can a CNN approximate a ViT's attention?",
              3: 'Does it converge faster, and so need fewer data?', 4: 'Does it improve explanations?'}
 
-def answer_texts(res) -> dict:
-    "Per question, its answer's lead and the rest of its sentence, from the same rows and pairing as the tables"
+def answer_texts(root:Path=Path('.')) -> dict:
+    "Per question, its answer's lead and the rest of its sentence, from the rows under `root`, paired as the tables"
     out = {q: ('Not measured yet', '') for q in QUESTIONS}
-    arms = [a for a in CANONICAL if a in set(final_rows(res)['arm'])] if len(res) else []
-    seeds = common_seeds(res, arms) if arms else []
-    s = summarize(res[res['seed'].isin(seeds) & res['arm'].isin(arms)]).set_index('arm') if seeds else None
+    res = read_results(root/CANON/'results.csv')
+    ok, arms, seeds = canonical_rows(res)
+    s = summarize(ok).set_index('arm') if seeds else None
     if s is not None and 'proxy' in s.index:
         n = int(s.loc['proxy', 'n_paired'])
         every = f"; fed every epoch {pts(s.loc['everyepoch'])}" if 'everyepoch' in s.index else ''
         out[1] = (lead(s.loc[['proxy']], 'Yes', 'No, it hurts', 'No gain measured'),
                   f"proxy attention at the thesis's feeding ends {pts(s.loc['proxy'])} points from the baseline "
                   f"({n} seed{'s' * (n != 1)}, Holm over the table){every}")
-    if (AGREE/'agreement.csv').exists():
-        df = agreement_rows()
+    if (root/AGREE/'agreement.csv').exists():
+        df = agreement_rows(root)
         a = agreement_summary(df).set_index(['arm', 'measure'])
         if ('proxy', 'spearman') in a.index:
             p, b = a.loc[('proxy', 'spearman')], a.loc[('baseline', 'spearman')]
@@ -176,7 +180,7 @@ def answer_texts(res) -> dict:
                       f"ViT-Tiny's gradient rollout at Spearman {p['mean']:.3f} (proxy attention) and {b['mean']:.3f} "
                       f"(baseline), a paired difference of {ci(p['diff'], p['diff_low'], p['diff_high'], sign=True)} "
                       f"({int(p['n_paired'])} seeds, Holm){vit}")
-    fewer = read_results(FEWER/'results.csv')
+    fewer = read_results(root/FEWER/'results.csv')
     kept = fewer_rows(res, fewer) if len(fewer) else fewer
     f = fewer_data_summary(kept, arms=FEWER_ARMS) if len(kept) else None
     small = f[(f['arm'] == 'proxy') & (f['train_fraction'] < 1)] if f is not None else []
@@ -186,13 +190,13 @@ def answer_texts(res) -> dict:
                              for i, (_, r) in enumerate(small.iterrows()))
         reach = ''
         if s is not None and 'proxy' in s.index:
-            c = epochs_to_reach(res[res['seed'].isin(seeds) & res['arm'].isin(['baseline', 'proxy'])]).set_index('arm')
+            c = epochs_to_reach(ok[ok['arm'].isin(['baseline', 'proxy'])]).set_index('arm')
             reach = (f"; at full data it reached its seed's baseline final accuracy in {int(c.loc['proxy', 'reached'])} "
                      f"of {int(c.loc['proxy', 'runs'])} runs")
         out[3] = (lead(small, 'Yes', 'No, it hurts', 'No gain measured'),
                   f"proxy attention ends {sizes}, Holm over sizes and arms{reach}")
-    if (CANON/'explain.csv').exists():
-        e, arms, eseeds = explain_rows()
+    if (root/CANON/'explain.csv').exists():
+        e, _, eseeds = explain_rows(root)
         x = explain_paired(e[e['seed'].isin(eseeds)], results=res)
         x = x[x['arm'] == 'proxy'].set_index('metric')
         x['better'] = [(d < 0) if m in LOWER_IS_BETTER else (d > 0) for m, d in zip(x.index, x['diff'])]
@@ -206,10 +210,10 @@ def answer_texts(res) -> dict:
                       "lower deletion, higher insertion and ROAD are better)")
     return out
 
-def answers(res):
+def answers():
     "The README's sentence per question (`answer_texts`), a numbered list"
     figure = {3: ' ([figure](images/flowers12-fewer.png))'}   # the README's links (the deck shows the figures)
-    for q, (word, rest) in answer_texts(res).items():
+    for q, (word, rest) in answer_texts().items():
         print(f"{q}. **{QUESTIONS[q]}** {word}" + (f": {rest}{figure.get(q, '')}" if rest else '') + '.')
 
 # the README's headline rows and how it names them (the Holm family is the whole canonical table's)
@@ -220,10 +224,8 @@ HEADLINE = {'baseline': 'baseline', 'proxy': "proxy attention (the library's def
 
 def headline(res):
     "The README's table: the canonical arms of HEADLINE on the seeds every arm has, Holm over the whole table"
-    fin = final_rows(res)
-    arms = [a for a in CANONICAL if a in set(fin['arm'])]
-    seeds = common_seeds(res, arms)
-    s = summarize(res[res['seed'].isin(seeds) & res['arm'].isin(arms)]).set_index('arm')
+    ok, arms, seeds = canonical_rows(res)
+    s = summarize(ok).set_index('arm')
     print(f"| arm (flowers12, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}) | test accuracy (95% CI) | "
           "vs baseline, points (paired 95% CI) | verdict (Holm over the table) |\n|---|---|---|---|")
     for arm, name in HEADLINE.items():
@@ -283,9 +285,9 @@ def main():
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         if a.headline: headline(res)
-        elif a.answers: answers(res)
+        elif a.answers: answers()
         else:
-            ans = {q: f"**{w}**" + (f": {r}." if r else '.') + '\n' for q, (w, r) in answer_texts(res).items()}
+            ans = {q: f"**{w}**" + (f": {r}." if r else '.') + '\n' for q, (w, r) in answer_texts().items()}
             question1(res, ans[1]); question2(ans[2]); question3(res, ans[3]); question4(res, ans[4])
     if a.update: update(a.update, out.getvalue(), what)
     else: print(out.getvalue(), end='')

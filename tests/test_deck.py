@@ -84,11 +84,7 @@ def test_deck_builds_opens_offline_and_every_slide_fits():
     # each question's slide answers in the README's words and numbers (scripts/four_questions.py, the same rows)
     sys.path.insert(0, str(ROOT/'scripts'))
     import four_questions
-    from proxy_attention.storage import read_results
-    here = os.getcwd()
-    os.chdir(ROOT)   # four_questions reads results/ from the working folder
-    try: texts = four_questions.answer_texts(read_results(ROOT/'results'/'flowers12-canonical'/'results.csv'))
-    finally: os.chdir(here)
+    texts = four_questions.answer_texts(ROOT)
     flat = lambda t: re.sub(r'\s+', ' ', t)
     for q, (word, rest) in texts.items():
         slide = next(s for s in slides if s['title'].startswith(f"{q}. "))

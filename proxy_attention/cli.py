@@ -73,7 +73,7 @@ MIN_VALUES = dict(epochs=1, bs=1, size=MIN_SIZE, seed=0, seeds=1, n=1, ntrain=1,
                   threads=1)
 WHY_MIN = dict(size="below it a CNN's last feature map is 1x1, so every CAM is flat and every proxy image equals its "
                     "original; use --size 64 or more (224 gives a ResNet the thesis's 7x7 maps)")
-OUT = 'proxy-attention-runs'   # compare/sweep's default --out: never the project's own tracked results/
+OUT = 'proxy-attention-runs'   # compare/sweep's default --out (tune's: its tune/ folder): never the project's own tracked results/
 DIGITS = 1797   # scikit-learn's digits, split 80/20 by `digits_dls`
 
 @functools.cache
@@ -153,11 +153,11 @@ def check_args(a:dict, # `main`'s arguments
         objective = a['objective'] or 'accuracy'
         if objective not in lib.OBJECTIVES:
             raise ValueError(f"--objective must be one of {', '.join(lib.OBJECTIVES)}; got {objective!r}")
-        storage = a['storage'] or 'sqlite:///results/tune.db'
+        storage = a['storage'] or f'sqlite:///{OUT}/tune.db'
         lib.check_storage(storage, data)   # a URL or a journal file, its driver installed, its file not in the dataset
         return dict(job, seed=a['seed'] or 0, trials=a['trials'] or 30, workers=a['workers'] or 1, storage=storage,
                     study=a['study'],
-                    objective=objective, out=str(lib.check_out(a['out'] or 'results/tune', data)))
+                    objective=objective, out=str(lib.check_out(a['out'] or f'{OUT}/tune', data)))
     job = dict(job, out=str(lib.check_out(job['out'], data)), seeds=a['seeds'] or 3, threads=a['threads'],
                rerun_drifted=a['retrain'],
                plot=a['plot'] and str(lib.check_out(a['plot'], data, 'plot')))
@@ -287,7 +287,7 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          # proxy-pipeline arms
          arms:str=None,
          # compare/sweep: folder of results.csv, appended, finished runs skipped (default proxy-attention-runs); tune:
-         # folder of the study's trials.csv, best settings and plots (default results/tune)
+         # folder of the study's trials.csv, best settings and plots (default proxy-attention-runs/tune)
          out:str=None,
          param:_arg(f"sweep: the setting to vary ({', '.join(PROXY_FLAGS)})", str)=None,
          values:str=None, # sweep: its values, '0.5,0.85' (schedules: '5,p,4|2', separated by '|')
@@ -306,7 +306,7 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          # (default 1)
          workers:int=None,
          trials:int=None, # tune: trials in the study in all; a rerun continues up to this many (default 30)
-         # tune: Optuna storage, a database URL or a journal file (.log, .journal) (default sqlite:///results/tune.db)
+         # tune: Optuna storage, a database URL or a journal file (.log, .journal) (default sqlite:///proxy-attention-runs/tune.db)
          storage:str=None,
          study:str=None, # tune: study name (default: data-arch-size-epochs-objective)
          objective:str=None, # tune: accuracy (default) or vs_baseline (difference to the baseline fit of the same seed)

@@ -240,7 +240,7 @@ def test_refused_before_the_heavy_imports(tmp_path):
         assert err.startswith('proxy-attention: error: ') and fragment in err, (name, err)
     assert repr(str(noise)) in res['unreadable'][1]
 
-def test_compare_writes_outside_the_project_results_by_default(tmp_path, monkeypatch):
+def test_compare_and_tune_write_outside_the_project_results_by_default(tmp_path, monkeypatch):
     from fastcore.script import anno_parser
     from proxy_attention.cli import main, check_args
     monkeypatch.chdir(tmp_path)
@@ -248,6 +248,9 @@ def test_compare_writes_outside_the_project_results_by_default(tmp_path, monkeyp
     assert check_args(args('compare'))['out'] == str(tmp_path/'proxy-attention-runs')
     assert check_args(args('sweep', '--param', 'weight', '--values', '0.3'))['out'] == str(tmp_path/'proxy-attention-runs')
     assert check_args(args('compare', '--out', 'results/mine'))['out'] == str(tmp_path/'results'/'mine')   # when told
+    tune = check_args(args('tune'))
+    assert (tune['out'], tune['storage']) == (str(tmp_path/'proxy-attention-runs'/'tune'),
+                                              'sqlite:///proxy-attention-runs/tune.db')
     assert list(tmp_path.iterdir()) == []   # checking writes nothing
 
 def test_ctrl_c_says_what_is_safe_and_how_to_resume(tmp_path):

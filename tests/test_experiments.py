@@ -178,6 +178,12 @@ def test_sweep_explains_its_baseline_and_proxy_runs(monkeypatch):
     with pytest.warns(FutureWarning, match='is now `score=`'): kw = sweep('threshold', [0.5], explain=True, **TINY)
     assert kw['explain'] == ('baseline', 'proxy') and 'explain' not in kw['dls_kwargs']
 
+def test_compare_and_sweep_write_outside_the_project_results_by_default(monkeypatch):
+    "Run from the project's root, a call without `out` never appends to its tracked results/ (the CLI's default too)"
+    monkeypatch.setattr(E, '_run_plan', lambda plan, **kw: kw)   # where each would write, nothing trained
+    tiny = {k: v for k, v in TINY.items() if k != 'out'}
+    assert compare(arms=('baseline',), **tiny)['out'] == sweep('threshold', [0.5], **tiny)['out'] == 'proxy-attention-runs'
+
 def test_proxy_settings_are_part_of_the_run(first, monkeypatch):
     out, _ = first
     calls = []

@@ -18,12 +18,12 @@ from .folders import VALID_NAMES, BUILT_IN_DATASETS, check_folder
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'IN_MEMORY_LIMIT_MB', 'URL_DATASETS', 'FLOWERS17_URL', 'FLOWERS17_MD5',
-           'FLOWERS17_CLASSES', 'FLOWERS12_TEST', 'DATASETS', 'ArrayImage', 'ItemOf', 'arrays_dls', 'digits_dls',
+           'FLOWERS17_CLASSES', 'FLOWERS12_TEST', 'DATASETS', 'ImageOf', 'ItemOf', 'arrays_dls', 'digits_dls',
            'read_idx', 'fashion_mnist_dls', 'decode_images', 'balanced_subset', 'folder_dls', 'fetch_dataset',
            'url_dls', 'safe_extract', 'get_flowers12', 'get_dls']
 
 # %% ../nbs/02_data.ipynb #9c67dc9c
-class ArrayImage:
+class ImageOf:
     "Picklable getter: item `i` of a uint8 image array as an RGB `PILImage`; a file or image as usual (`test_dl`)"
     def __init__(self, images:np.ndarray): self.images = images
     def __call__(self, i) -> PILImage:
@@ -62,7 +62,7 @@ def arrays_dls(images:np.ndarray, # uint8 images, (N, H, W) grayscale or (N, H, 
     if len(images) != len(labels): raise ValueError(f"`labels` has {len(labels)} entries for {len(images)} images")
     labels = list(labels)
     splitter = RandomSplitter(valid_pct, seed=seed) if valid_idx is None else IndexSplitter(valid_idx)
-    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ArrayImage(images), get_y=ItemOf(labels),
+    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ImageOf(images), get_y=ItemOf(labels),
                        splitter=splitter, item_tfms=Resize(size, method='squish'),
                        batch_tfms=[*(batch_tfms or []), Normalize.from_stats(*imagenet_stats)])
     dls = dblock.dataloaders(np.arange(len(images)), bs=bs, device=device, **kwargs)

@@ -105,3 +105,8 @@ def test_wheel_runs_from_a_fresh_venv(dists, tmp_path):
     file, version = r.stdout.split()
     assert Path(file) == purelib/'proxy_attention'/'cli.py' and version == settings()['version']
     assert not Path(file).is_relative_to(ROOT)
+
+def test_star_import_after_fastai_takes_none_of_its_names():
+    "`from fastai.vision.all import *` then `from proxy_attention.all import *` (the README's order) keeps fastai's names"
+    import fastai.vision.all as fastai_all, proxy_attention.all as pa_all
+    assert [k for k in pa_all.__all__ if hasattr(fastai_all, k) and getattr(fastai_all, k) is not getattr(pa_all, k)] == []

@@ -124,3 +124,12 @@ def test_canonical_forest_pairs_every_arm_on_the_seeds_all_arms_have():
     row = labels(fig).index('proxy, 1 seed')
     xs = [l.get_xdata()[0] for l in fig.axes[0].lines if list(l.get_ydata()) == [row]]
     assert xs and abs(xs[0] - 100 * one.set_index('arm').loc['proxy', 'diff']) < 1e-9, xs
+
+def test_canonical_curves_draw_only_the_seeds_every_arm_has(monkeypatch):
+    "A seed whose baseline has landed before its proxy arms is not drawn for the baseline alone"
+    full = make_images.read_results(ROOT/'results'/'flowers12-canonical'/'results.csv')
+    part = full[full['seed'].isin([0, 1]) | ((full['arm'] == 'baseline') & (full['seed'] == 2))]
+    monkeypatch.setattr(make_images, 'read_results', lambda path: part)
+    made = make_images.IMAGE_MAKERS['flowers12-canonical']['make']()
+    assert {r['run']: r['seeds'] for r in made['runs']} == {a: 2 for a in dict.fromkeys(part['arm'])}
+    assert made['rows'] == int(part['seed'].isin([0, 1]).sum())

@@ -73,7 +73,8 @@ MIN_VALUES = dict(epochs=1, bs=1, size=MIN_SIZE, seed=0, seeds=1, n=1, ntrain=1,
                   threads=1)
 WHY_MIN = dict(size="below it a CNN's last feature map is 1x1, so every CAM is flat and every proxy image equals its "
                     "original; use --size 64 or more (224 gives a ResNet the thesis's 7x7 maps)")
-OUT = 'proxy-attention-runs'   # compare/sweep's default --out (tune's: its tune/ folder): never the project's own tracked results/
+# compare/sweep's default --out (tune's: its tune/ folder): never the project's own tracked results/
+OUT = 'proxy-attention-runs'
 DIGITS = 1797   # scikit-learn's digits, split 80/20 by `digits_dls`
 
 @functools.cache
@@ -306,7 +307,8 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          # (default 1)
          workers:int=None,
          trials:int=None, # tune: trials in the study in all; a rerun continues up to this many (default 30)
-         # tune: Optuna storage, a database URL or a journal file (.log, .journal) (default sqlite:///proxy-attention-runs/tune.db)
+         # tune: Optuna storage, a database URL or a journal file (.log, .journal)
+         # (default sqlite:///proxy-attention-runs/tune.db)
          storage:str=None,
          study:str=None, # tune: study name (default: data-arch-size-epochs-objective)
          objective:str=None, # tune: accuracy (default) or vs_baseline (difference to the baseline fit of the same seed)

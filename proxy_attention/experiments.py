@@ -445,7 +445,8 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
             # Number of seeds (0..n-1) or a list of seeds; each seed sets the split/subset, weights and batch order
             seeds=3,
             arms=DEFAULT_ARMS, # Which of `ARMS` to train (`ARMS`: the whole matrix)
-            # Folder of `results.csv` (and `explain.csv`); created if needed, never a dataset folder (the CLI's default too)
+            # Folder of `results.csv` (and `explain.csv`); created if needed, never a dataset folder (the CLI's
+            # default too)
             out='proxy-attention-runs',
             size:int|None=None, # Image side; `get_dls`' default per dataset if None
             bs:int=64, # Batch size
@@ -515,7 +516,8 @@ def sweep_plan(param:str, values, epochs:int=10, settings:dict|None=None, baseli
 
 def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to vary
           values, # Its values; all other settings stay at the thesis defaults, or at `settings`
-          data:str='digits', arch:str='resnet18', epochs:int=10, seeds=3, out='proxy-attention-runs', size:int|None=None, bs:int=64,
+          data:str='digits', arch:str='resnet18', epochs:int=10, seeds=3, out='proxy-attention-runs',
+          size:int|None=None, bs:int=64,
           # Also train (or reuse) the baseline with the same seeds
           lr:float=2e-3, pretrained:bool=False, baseline:bool=True,
           # Progress: a master bar over the runs where bars are readable, else an `EpochLog` line per epoch

@@ -13,7 +13,7 @@ from fastcore.script import call_parse, anno_parser
 try: from fastcore.script import Param   # fastcore 1.x
 except ImportError: Param = None          # fastcore 2.x declares arguments with typing.Annotated
 # light: the command line and the data folder are checked with these alone, before torch, timm and fastai load
-from .folders import BUILT_IN_DATASETS, URL_DATASET_NAMES, check_folder, check_batch_size
+from .folders import BUILT_IN_DATASETS, URL_DATASET_NAMES, RUNS, check_folder, check_batch_size
 
 # %% auto #0
 __all__ = ['COMMANDS', 'KNOB_PARAMETERS', 'PROXY_FLAGS', 'COMMAND_FLAGS', 'DATA_FLAGS', 'MIN_SIZE', 'MIN_VALUES', 'WHY_MIN',
@@ -73,8 +73,7 @@ MIN_VALUES = dict(epochs=1, bs=1, size=MIN_SIZE, seed=0, seeds=1, n=1, ntrain=1,
                   threads=1)
 WHY_MIN = dict(size="below it a CNN's last feature map is 1x1, so every CAM is flat and every proxy image equals its "
                     "original; use --size 64 or more (224 gives a ResNet the thesis's 7x7 maps)")
-# compare/sweep's default --out (tune's: its tune/ folder): never the project's own tracked results/
-OUT = 'proxy-attention-runs'
+OUT = RUNS   # compare/sweep's default --out (tune's: its tune/ folder)
 DIGITS = 1797   # scikit-learn's digits, split 80/20 by `digits_dls`
 
 @functools.cache
@@ -87,13 +86,14 @@ def _library() -> SimpleNamespace:
         from fastai.vision.all import default_device
         from proxy_attention.core import ProxyAttentionWarning
         from proxy_attention.training import proxy_settings, run_pair
-        from proxy_attention.tune import tune, tune_report, check_storage, OBJECTIVES
+        from proxy_attention.tune import tune, tune_report, check_storage, OBJECTIVES, STORAGE
         from proxy_attention.experiments import (DEFAULT_ARMS, PROXY_ARMS, compare_plan, sweep_plan, check_out,
                                                  compare, sweep, summarize, format_summary, plot_compare, plot_sweep,
                                                  final_accuracies, unfed_runs)
     return SimpleNamespace(timm=timm, default_device=default_device, ProxyAttentionWarning=ProxyAttentionWarning,
                            proxy_settings=proxy_settings, run_pair=run_pair, tune=tune, tune_report=tune_report,
-                           check_storage=check_storage, OBJECTIVES=OBJECTIVES, DEFAULT_ARMS=DEFAULT_ARMS,
+                           check_storage=check_storage, OBJECTIVES=OBJECTIVES, STORAGE=STORAGE,
+                           DEFAULT_ARMS=DEFAULT_ARMS,
                            PROXY_ARMS=PROXY_ARMS, compare_plan=compare_plan, sweep_plan=sweep_plan,
                            check_out=check_out, compare=compare, sweep=sweep, summarize=summarize,
                            format_summary=format_summary, plot_compare=plot_compare, plot_sweep=plot_sweep,
@@ -154,7 +154,7 @@ def check_args(a:dict, # `main`'s arguments
         objective = a['objective'] or 'accuracy'
         if objective not in lib.OBJECTIVES:
             raise ValueError(f"--objective must be one of {', '.join(lib.OBJECTIVES)}; got {objective!r}")
-        storage = a['storage'] or f'sqlite:///{OUT}/tune.db'
+        storage = a['storage'] or lib.STORAGE
         lib.check_storage(storage, data)   # a URL or a journal file, its driver installed, its file not in the dataset
         return dict(job, seed=a['seed'] or 0, trials=a['trials'] or 30, workers=a['workers'] or 1, storage=storage,
                     study=a['study'],

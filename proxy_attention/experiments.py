@@ -13,6 +13,7 @@ from fastprogress.fastprogress import master_bar
 from .callback import ProxyAttention, check_settings, KNOBS, SETTINGS
 from .core import check_choice
 from .data import get_dls
+from .folders import RUNS
 from .training import (train_arm, make_learner, proxy_settings, bars_readable, EpochLog, first_fed_epoch,
                                       run_environment, ENV_COLS, epoch_values)
 from .storage import (CONFIG_COLS, RUN_COLS, LATER_COLS, RESULT_COLS, STR_COLS, code_commit, locked,
@@ -447,7 +448,7 @@ def compare(data:str='digits', # Dataset: 'digits', 'fashion-mnist', a fastai UR
             arms=DEFAULT_ARMS, # Which of `ARMS` to train (`ARMS`: the whole matrix)
             # Folder of `results.csv` (and `explain.csv`); created if needed, never a dataset folder (the CLI's
             # default too)
-            out='proxy-attention-runs',
+            out=RUNS,
             size:int|None=None, # Image side; `get_dls`' default per dataset if None
             bs:int=64, # Batch size
             lr:float=2e-3, # Maximum learning rate of the one-cycle schedule
@@ -516,7 +517,7 @@ def sweep_plan(param:str, values, epochs:int=10, settings:dict|None=None, baseli
 
 def sweep(param:str, # One of `SWEEP_PARAMS`: the `ProxyAttention` setting to vary
           values, # Its values; all other settings stay at the thesis defaults, or at `settings`
-          data:str='digits', arch:str='resnet18', epochs:int=10, seeds=3, out='proxy-attention-runs',
+          data:str='digits', arch:str='resnet18', epochs:int=10, seeds=3, out=RUNS,
           size:int|None=None, bs:int=64,
           # Also train (or reuse) the baseline with the same seeds
           lr:float=2e-3, pretrained:bool=False, baseline:bool=True,

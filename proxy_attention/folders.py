@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'VALID_NAMES', 'BUILT_IN_DATASETS', 'URL_DATASET_NAMES', 'image_files', 'unreadable_image',
+__all__ = ['IMAGE_EXTENSIONS', 'VALID_NAMES', 'BUILT_IN_DATASETS', 'RUNS', 'URL_DATASET_NAMES', 'image_files', 'unreadable_image',
            'check_batch_size', 'check_folder']
 
 # %% ../nbs/02b_folders.ipynb #93659d91
@@ -17,6 +17,7 @@ __all__ = ['IMAGE_EXTENSIONS', 'VALID_NAMES', 'BUILT_IN_DATASETS', 'URL_DATASET_
 IMAGE_EXTENSIONS = {k for k, v in mimetypes.types_map.items() if v.startswith('image/')}
 VALID_NAMES = ('valid', 'val', 'test')   # the validation folder next to train/, the first found
 BUILT_IN_DATASETS = ('digits', 'fashion-mnist')
+RUNS = 'proxy-attention-runs'   # where compare, sweep and tune write unless told: never the project's own results/
 URL_DATASET_NAMES = ('imagenette', 'imagewoof', 'cifar10', 'cifar100', 'caltech101', 'pets')   # `data.URL_DATASETS`
 
 def image_files(path, # A folder

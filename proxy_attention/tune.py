@@ -12,12 +12,13 @@ from fastai.callback.tracker import TrackerCallback
 from .core import parse_schedule
 from .callback import ProxyAttention, check_settings, SETTINGS
 from .data import get_dls
+from .folders import RUNS
 from .training import train_arm, EpochLog, bars_readable, epoch_values
 from .storage import code_commit, check_out
 from .viz import save_figure
 
 # %% auto #0
-__all__ = ['RANGES', 'NARROWED', 'FOLLOWS_SCHEDULE', 'SPACE', 'OBJECTIVES', 'HEARTBEAT', 'DRIVERS', 'search_entry',
+__all__ = ['RANGES', 'NARROWED', 'FOLLOWS_SCHEDULE', 'SPACE', 'OBJECTIVES', 'STORAGE', 'HEARTBEAT', 'DRIVERS', 'search_entry',
            'search_space', 'schedule_of', 'suggest_settings', 'settings_of', 'OptunaReport', 'retry_interrupted',
            'mask_url', 'check_storage', 'open_storage', 'study_name_of', 'TuneObjective', 'finished_trials',
            'n_counted', 'tune', 'best_settings', 'tune_report']
@@ -45,6 +46,7 @@ def search_space() -> dict:
 
 SPACE = search_space()
 OBJECTIVES = ('accuracy', 'vs_baseline')
+STORAGE = f'sqlite:///{RUNS}/tune.db'   # a study's default storage: SQLite, nothing to start
 
 def schedule_of(name:str, epochs:int):
     "A `schedule=` of `ProxyAttention` from a search-space name: 'default' or 'once' (one proxy step mid-fit)"
@@ -321,7 +323,7 @@ def tune(data='digits', # 'digits', 'fashion-mnist', a fastai URL dataset name, 
          seed:int=0, # Seed of every trial's split, weights, batch order and proxy choices
          trials:int=30, # Trials in the study in all: a rerun continues up to this many
          workers:int=1, # Processes on this machine against the study
-         storage:str='sqlite:///proxy-attention-runs/tune.db', # Database URL or journal file (.log, .journal)
+         storage:str=STORAGE, # Database URL or journal file (.log, .journal)
          study_name:str|None=None, # Default: data-arch-size-epochs-objective
          objective:str='accuracy', # 'accuracy' or 'vs_baseline' (difference to the baseline fit of the same seed)
          space:dict|None=None, # Search space; `SPACE` if None

@@ -6,8 +6,9 @@ Each row records the code commit it was made at (run it from a clean checkout, e
 
 Usage: python scripts/thesis_regime.py STAGE [STAGE ...] [--size N] [--threads N] [--arms ARM [ARM ...]]
        [--seeds SEED [SEED ...]] [--workers N]
---arms keeps only those arms of a `compare` stage, so that one stage can run in several processes side by side (one
-per arm: they append to the same results.csv, and each run is paired with the baseline rows of its seed).
+--arms keeps only those arms of a `compare` stage (e.g. an arm added to a table later): each run is paired with the
+baseline rows of its seed. A seed's runs are claimed by one process at a time (the proxy arms fork from their seed's
+baseline), so processes side by side take different seeds: one that finds its seed claimed skips it and says so.
 --seeds runs only those seeds of a stage (its own seeds by default), so that one stage can run in several processes
 side by side a seed each: e.g. `hyper --seeds 0` beside `hyper --seeds 1` (every run of a seed, its baseline too,
 stays in one process, so two processes never train the same run).

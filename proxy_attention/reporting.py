@@ -78,6 +78,7 @@ def summarize(df:pd.DataFrame, # Rows of `results.csv`
               # Pair arms whose seed sets differ (on their common seeds); by default refused: a table's arms share one
               # declared list of seeds, or seeds were added where the result looked close
               unequal_seeds:bool=False,
+              pairs:pd.DataFrame|None=None, # `pair_check` of the runs (default: of `df`), where `df` lacks their baseline
              ) -> pd.DataFrame:
     "Per arm: mean final `metric`, t CI over seeds, paired difference to `reference` (proven pairs only), Holm verdicts"
     fin = final_rows(df)
@@ -91,7 +92,7 @@ def summarize(df:pd.DataFrame, # Rows of `results.csv`
                 raise ValueError("the arms of one table have different seeds (" + '; '.join(
                     f"{n}: {', '.join(map(str, s))}" for n, s in sets.items()) + "): extend every arm to the same "
                     "seeds, or pass unequal_seeds=True to pair on the common seeds")
-    pc = pair_check(df)
+    pc = pair_check(df) if pairs is None else pairs
     drifted = {}
     for r in pc[pc['status'] == 'drifted'].itertuples(index=False):
         drifted.setdefault(tuple(str(getattr(r, c)) for c in cfg + ['arm', 'param', 'setting']), set()).add(int(r.seed))
@@ -200,9 +201,13 @@ def vs_defaults(df:pd.DataFrame, # Rows of `results.csv`
     swept = (runs['param'] != 'none').to_numpy()
     if not swept.any() or swept.all(): return pd.DataFrame()
     ref = f"{arm} at the defaults"
-    runs['arm'] = [run_name(a, p, s) if w else ref
-                   for a, p, s, w in zip(runs['arm'], runs['param'], runs['setting'], swept)]
-    s = summarize(runs, metric, conf, reference=ref, unequal_seeds=unequal_seeds)
+    name = lambda a, p, s: ref if str(p) == 'none' else run_name(a, p, s)
+    runs['arm'] = [name(a, p, s) for a, p, s in zip(runs['arm'], runs['param'], runs['setting'])]
+    # each run checked against its seed's baseline before renaming: two runs that both match it before treatment
+    # match each other, so the pair is proven; a pair with a run that drifted is left out
+    pc = pair_check(pd.concat([df[(df['arm'] == 'baseline') & (df['param'] == 'none')], df[df['arm'] == arm]]))
+    pc['arm'] = [name(a, p, s) for a, p, s in zip(pc['arm'], pc['param'], pc['setting'])]
+    s = summarize(runs, metric, conf, reference=ref, unequal_seeds=unequal_seeds, pairs=pc)
     return s[s['arm'] != ref].reset_index(drop=True)
 
 # %% ../nbs/07b_reporting.ipynb #48467110

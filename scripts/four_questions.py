@@ -59,13 +59,22 @@ def explain_rows(root:Path=Path('.')) -> tuple:
     arms = [a for a in CANONICAL if a in set(e['arm'])]
     return e, arms, common_seeds(e, arms)
 
+def made_in(*frames) -> str:
+    "The commits and the environment recorded in the rows of `frames`, as a sentence (each value seen, once)"
+    df = pd.concat([f for f in frames if len(f)])
+    vals = lambda c: ', '.join(sorted(set(df[c].dropna().astype(str)))) if c in df.columns else ''
+    parts = [f"commit{'s' if df['commit'].nunique() > 1 else ''} {vals('commit')}"]
+    parts += [f"{c} {vals(c)}" for c in ('torch', 'fastai', 'timm') if vals(c)]
+    if vals('threads'): parts.append(f"torch threads {vals('threads')}")
+    if vals('deterministic'): parts.append(f"deterministic {vals('deterministic')}")
+    if vals('device'): parts.append(f"on {vals('device')} ({vals('cpu')})" if vals('cpu') else f"on {vals('device')}")
+    return "Made at " + '; '.join(parts) + '.'
+
 def question1(res, answer=''):
     print(f"\n### 1. {QUESTIONS[1]}\n\n{answer}")
     if not len(res): return print("No canonical runs yet (`python scripts/thesis_regime.py canonical`).")
     fin = final_rows(res)
-    print(f"flowers12, ResNet-18 from scratch, {fin['size'].iloc[0]} px, {fin['epochs'].iloc[0]} epochs, one torch "
-          f"thread; seeds so far: {seeds_of(res)} (0-4 declared for every arm); commits "
-          f"{', '.join(sorted(set(fin['commit'].astype(str))))}.")
+    print(f"flowers12, ResNet-18 from scratch, {fin['size'].iloc[0]} px, {fin['epochs'].iloc[0]} epochs; seeds so far: {seeds_of(res)} (0-4 declared for every arm). {made_in(fin)}")
     pc = pair_check(res)
     print(f"Pair check: {(pc['status'] == 'paired').sum()} of {len(pc)} proxy-pipeline runs equal their baseline before "
           f"their first proxy image. {drift_note(pc)}".rstrip())
@@ -98,8 +107,8 @@ def question2(answer=''):
         return print("Not measured yet: `python scripts/thesis_regime.py vit-ref agreement`.")
     df = agreement_rows()
     s = agreement_summary(df)
-    print(f"{df['image'].nunique()} test images, CNN Grad-CAM++ vs ViT gradient rollout of the true class, "
-          f"commit {', '.join(sorted(set(df['commit'].astype(str))))}:\n")
+    print(f"{df['image'].nunique()} test images, CNN Grad-CAM++ vs ViT gradient rollout of the true class, from the "
+          f"recorded weights (nothing trained again). {made_in(df)}\n")
     print(markdown_table(pd.DataFrame({'arm': s['arm'], 'measure': s['measure'], 'seeds': s['n_seeds'],
                                        'mean (95% CI)': [ci(m, l, h) for m, l, h in zip(s['mean'], s['ci_low'], s['ci_high'])],
                                        'vs baseline (paired 95% CI)': [ci(m, l, h, sign=True) for m, l, h in
@@ -121,7 +130,8 @@ def question3(res, answer=''):
                        for o, v in sorted(per.items(), key=lambda kv: train_fraction_of(kv[0])))
     print(f"Finished so far: {done}. Paired at each size on the seeds every arm ({', '.join(FEWER_ARMS)}) has "
           f"finished there, the 100% runs from the canonical table: {paired or 'none yet'}; Holm over sizes and arms. "
-          "Figure: [images/flowers12-fewer.png](../images/flowers12-fewer.png).\n")
+          "Figure: [images/flowers12-fewer.png](../images/flowers12-fewer.png). "
+          f"{made_in(final_rows(kept)) if len(kept) else ''}\n")
     if not len(kept): return
     s = fewer_data_summary(kept, arms=FEWER_ARMS)
     t = accuracy_table(s); t.insert(0, 'share of train/', s['train_fraction'])
@@ -133,7 +143,8 @@ def question4(res, answer=''):
     if not (CANON/'explain.csv').exists(): return print("No explained canonical models yet.")
     e, arms, seeds = explain_rows()
     print(f"The final models' Grad-CAM++ maps on 64 fixed test images, paired on the seeds every explained arm has "
-          f"({', '.join(map(str, seeds))}; arms {', '.join(arms)}):\n")
+          f"({', '.join(map(str, seeds))}; arms {', '.join(arms)}), explained from the recorded final weights. "
+          f"{made_in(e[e['seed'].isin(seeds)])}\n")
     s = explain_paired(e[e['seed'].isin(seeds)], results=res)
     print(markdown_table(pd.DataFrame({'arm': s['arm'], 'metric': s['metric'], 'seeds': s['n_seeds'],
                                        'mean (95% CI)': [ci(m, l, h) for m, l, h in zip(s['mean'], s['ci_low'], s['ci_high'])],

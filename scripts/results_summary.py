@@ -9,13 +9,18 @@ Usage: python scripts/results_summary.py [--figures] [--forest] [results/flowers
 import sys
 from pathlib import Path
 import pandas as pd
-from proxy_attention.experiments import (read_results, summarize, summary_table, epochs_to_reach, final_rows, plot_compare,
+from proxy_attention.experiments import (read_results, summarize, summary_table, final_rows, plot_compare,
                                          plot_sweep, default_label, seeds_text, vs_defaults, _settings_of, pair_check,
                                          drift_note, plot_forest)
 from proxy_attention.stats import markdown_table
 from proxy_attention import reporting
 from proxy_attention.viz import save_figure
 from proxy_attention.metrics import summarize_explanations, explained_runs
+from proxy_attention.questions import reach_survival
+
+# what is known of an explain.csv's models beyond its rows (folders made before models were saved with their hash)
+EXPLAIN_CAVEATS = {'flowers12-vit': 'the models were trained a second time, and ended elsewhere than the recorded runs '
+                                    '(results/README.md, the notes on the folders): they describe those second models'}
 
 def ci(m, lo, hi, d=3): return f"{m:.{d}f}" + ('' if pd.isna(lo) else f" [{lo:.{d}f}, {hi:.{d}f}]")
 
@@ -28,6 +33,20 @@ def vs_default_proxy(g:pd.DataFrame, unequal_seeds:bool=False) -> pd.DataFrame:
                              [f"{100 * m:+.1f}" + ('' if pd.isna(lo) else f" [{100 * lo:+.1f}, {100 * hi:+.1f}]")
                               for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])],
                          'verdict': s['verdict']})
+
+def reach_table(g:pd.DataFrame) -> pd.DataFrame:
+    "Epochs to reach the seed's baseline final accuracy, every run counted (the median run; how many by each epoch)"
+    pc = pair_check(g)   # a drifted run is not its seed's baseline's pair: its epochs are not the treatment's
+    bad = {(a, p, s, int(sd)) for a, p, s, sd in pc.loc[pc['status'] == 'drifted', ['arm', 'param', 'setting', 'seed']]
+           .itertuples(index=False)}
+    keep = [(a, str(p), str(s), int(sd)) not in bad for a, p, s, sd in zip(g['arm'], g['param'], g['setting'], g['seed'])]
+    c = reach_survival(g[keep])
+    c = c[c['arm'] != 'baseline']   # it reaches its own final accuracy by definition
+    t = pd.DataFrame({'arm': c['arm'], 'param': c['param'], 'setting': c['setting'],
+                      'runs that reached the baseline': [f"{a} of {b}" for a, b in zip(c['reached'], c['runs'])],
+                      'median run (epoch)': ['not reached' if pd.isna(m) else int(m) for m in c['median_epoch']]})
+    for k in [k for k in c.columns if k.startswith('by ')]: t[f"reached {k}"] = c[k].astype(int)
+    return t
 
 def report(folder:Path):
     res = read_results(folder/'results.csv')
@@ -50,18 +69,17 @@ def report(folder:Path):
         if (t['param'] == 'none').all(): t = t.drop(columns=['param', 'setting'])
         print(markdown_table(t))
         if g['epochs'].astype(int).max() > 8:
-            c = epochs_to_reach(g)
-            c['epochs to reach the baseline (95% CI)'] = [ci(m, lo, hi, 1) if n else 'never' for m, lo, hi, n in
-                                                          zip(c['epochs_mean'], c['epochs_low'], c['epochs_high'], c['reached'])]
-            c['runs that reached it'] = [f"{a} of {b}" for a, b in zip(c['reached'], c['runs'])]
-            print('\n' + markdown_table(c[['arm', 'param', 'setting', 'epochs to reach the baseline (95% CI)', 'runs that reached it']]))
+            print("\nEpochs to reach the seed's baseline final accuracy, every run counted (one that never does counts as "
+                  "not reaching it); the runs of drifted pairs left out:\n\n" + markdown_table(reach_table(g)))
         if len(v := vs_default_proxy(g, unequal)): print('\n' + markdown_table(v))
     ex = folder/'explain.csv'
     if ex.exists():
         e = pd.read_csv(ex)
         seeds = e['seed'].nunique()
+        which = ('' if 'weights' in e.columns else '; rows from before models were saved: not tied to a recorded model' +
+                 (f"; {EXPLAIN_CAVEATS[folder.name]}" if folder.name in EXPLAIN_CAVEATS else ''))
         print(f"\n**explainability** ({Path(str(e['data'].iloc[0])).name}, {e['n_images'].iloc[0]} fixed validation images, "
-              f"true class, {e['method'].iloc[0]}; mean and 95% CI over {seeds} seed{'s' if seeds != 1 else ''})\n")
+              f"true class, {', '.join(dict.fromkeys(e['method']))}; mean and 95% CI over {seeds} seed{'s' if seeds != 1 else ''}{which})\n")
         s = summarize_explanations(e.assign(run=explained_runs(e)), by='run')
         s['mean (95% CI)'] = [ci(m, lo, hi) for m, lo, hi in zip(s['mean'], s['ci_low'], s['ci_high'])]
         print(markdown_table(s[['run', 'metric', 'n', 'mean (95% CI)']]))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_cli.ipynb #df568ed4
 from __future__ import annotations
-import ast, difflib, functools, inspect, io, re, sys, tokenize, warnings
+import ast, difflib, functools, inspect, io, math, re, sys, tokenize, warnings
 from importlib.util import find_spec
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,8 +32,11 @@ def _seeds_arg(text) -> int|list:
     "--seeds as given: a count ('5': seeds 0-4) or a list ('3,4': those seeds, e.g. one process's share of a table)"
     try: seeds = [int(t) for t in str(text).split(',') if t.strip()]
     except ValueError: raise ValueError(f"--seeds must be a count (5) or a list of seeds (3,4), got {text!r}") from None
-    if ',' not in str(text): return seeds[0] if seeds else 0
+    if not seeds: raise ValueError(f"--seeds must be a count (5) or a list of seeds (3,4), got {text!r}")
+    if ',' not in str(text): return seeds[0]
     if bad := [s for s in seeds if s < 0]: raise ValueError(f"--seeds: {bad[0]} is negative; seeds are integers >= 0")
+    if dup := sorted({s for s in seeds if seeds.count(s) > 1}):   # a seed twice would pair a run with itself
+        raise ValueError(f"--seeds names seed {dup[0]} twice ({text}): give each seed once")
     return seeds
 
 def _and(names) -> str: return ', '.join(names[:-1]) + ' and ' + names[-1] if len(names) > 1 else names[0]
@@ -68,11 +71,11 @@ COMMAND_FLAGS = dict(seed=('run', 'tune'), seeds=('compare', 'sweep'), arms=('co
                      **{k: ('run', 'compare', 'sweep') for k in PROXY_FLAGS})   # tune searches the proxy settings
 DATA_FLAGS = dict(n='digits', ntrain='fashion-mnist', nvalid='fashion-mnist')
 # below 32 px a CNN's last feature map (stride 16 or 32) is 1x1: every CAM is flat, every proxy image its original
-MIN_SIZE = 32
+MIN_SIZE = 33   # a ResNet halves its input 5 times: at 32 px or less its last feature map is 1x1
 MIN_VALUES = dict(epochs=1, bs=1, size=MIN_SIZE, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0, trials=1,
                   threads=1)
-WHY_MIN = dict(size="below it a CNN's last feature map is 1x1, so every CAM is flat and every proxy image equals its "
-                    "original; use --size 64 or more (224 gives a ResNet the thesis's 7x7 maps)")
+WHY_MIN = dict(size="at 32 px or less a ResNet's last feature map is 1x1, so every CAM is flat and every proxy image "
+                    "equals its original; use --size 64 or more (224 gives a ResNet the thesis's 7x7 maps)")
 OUT = RUNS   # compare/sweep's default --out (tune's: its tune/ folder)
 DIGITS = 1797   # scikit-learn's digits, split 80/20 by `digits_dls`
 
@@ -112,7 +115,13 @@ def check_command_line(a:dict # `main`'s arguments
         if k in MIN_VALUES and not isinstance(a[k], list) and a[k] < MIN_VALUES[k]:
             why = f"; {WHY_MIN[k]}" if k in WHY_MIN else ''
             raise ValueError(f"--{k} must be >= {MIN_VALUES[k]}, got {a[k]}{why}")
-    if not a['lr'] > 0: raise ValueError(f"--lr must be > 0, got {a['lr']}")
+    if not (a['lr'] > 0 and math.isfinite(a['lr'])): raise ValueError(f"--lr must be a number > 0, got {a['lr']}")
+    if empty := [k for k in PROXY_FLAGS + ('arms', 'values', 'param', 'out', 'plot', 'storage', 'study')
+                 if isinstance(a.get(k), str) and not a[k].strip()]:
+        raise ValueError(f"--{empty[0]} is empty: give a value or leave the flag out (its default)")
+    if a['subset'] == 0:
+        raise ValueError("--subset 0 keeps none of the mistakes, so no proxy image would be made and every proxy arm "
+                         "would equal the baseline; use a share in (0, 1], e.g. 0.5")
     names = BUILT_IN_DATASETS + URL_DATASET_NAMES
     if data not in names and not Path(data).is_dir():
         raise ValueError(f"--data {data!r} is neither a dataset name ({', '.join(names)}) nor an existing folder")
@@ -146,6 +155,7 @@ def check_args(a:dict, # `main`'s arguments
         raise ValueError(f"--arch {a['arch']!r} is not a timm model name (e.g. resnet18; timm.list_models('resnet*') "
                          "lists them)")
     if cmd == 'run':
+        _refuse_unfed(lib, lib.compare_plan(['proxy'], a['epochs'], job['settings']), a['epochs'])
         return dict(job, seed=42 if a['seed'] is None else a['seed'],
                     settings=lib.proxy_settings(a['epochs'], **job['settings']))
     if cmd == 'tune':
@@ -327,6 +337,9 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
     # the flags and the data folder first, in about a second: torch, timm and fastai are not imported yet
     try: job = check_command_line(args)
     except (ValueError, FileNotFoundError) as e: return _refuse(e, args)
+    if (d := str(data)) in BUILT_IN_DATASETS + URL_DATASET_NAMES and Path(d).is_dir():   # a name first, as documented
+        print(f"proxy-attention: note: --data {d} is the built-in dataset {d!r}; the folder {d!r} here is not read "
+              f"(give --data ./{d} for it)", file=sys.stderr)
     try:
         with warnings.catch_warnings():
             lib = _library()

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #255ad8b3
 from __future__ import annotations
-import gzip, hashlib, os, random, shutil, tarfile, tempfile, urllib.request
+import gzip, hashlib, numbers, os, random, shutil, tarfile, tempfile, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
@@ -182,6 +182,8 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                **kwargs
               ):
     "`DataLoaders` of an image folder (only read), labelled by parent folder; same seed, same batches, in memory or not"
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"`path`={path!r} is not accepted; give a folder (a str or a Path)")
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"`path`={str(path)!r} is not a folder")
     if in_memory is not None and not isinstance(in_memory, bool):
@@ -204,8 +206,10 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
         balanced_subset([], train_fraction)   # a bad share fails before the data is read
         if 'vocab' in kwargs:
             raise ValueError("`vocab` is not taken with `train_fraction` (the labels' sorted names are the vocab)")
-    if isinstance(size, bool) or (isinstance(size, int) and size < 1):   # the arguments before the data
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:   # the arguments before the data
         raise ValueError(f"`size`={size!r} must be a positive int")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"`seed`={seed!r} is not accepted; use an int >= 0")
     check_folder(path, bs=bs, valid_pct=valid_pct, holdout=holdout)   # classes, split sizes, unreadable files: now
     root = path/'train' if holdout is not None else path   # a held-out share of train/: nothing else is read
     # the items and splitter of `ImageDataLoaders.from_folder`, so that both paths split and order the files alike

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02b_folders.ipynb #352666bd
 from __future__ import annotations
-import mimetypes, os
+import mimetypes, numbers, os
 from pathlib import Path
 from PIL import Image
 
@@ -67,6 +67,12 @@ def check_folder(path, # Dataset folder, as `folder_dls` takes it
                  show:int=5, # Name at most this many unreadable files
                 ) -> dict:
     "The splits of the image folder `path` as `folder_dls` reads them, checked: a `ValueError` names what is wrong"
+    if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
+        raise ValueError(f"`bs`={bs!r} is not accepted; use a batch size >= 1 (an int)")
+    if isinstance(valid_pct, bool) or not isinstance(valid_pct, numbers.Real) or not 0 < valid_pct < 1:
+        raise ValueError(f"`valid_pct`={valid_pct!r} is not accepted; use a share of the images in (0, 1), e.g. 0.2")
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"`path`={path!r} is not accepted; give a folder (a str or a Path)")
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"{str(path)!r} is not a folder")
     valid = next((v for v in VALID_NAMES if (path/v).is_dir()), None)
@@ -83,6 +89,15 @@ def check_folder(path, # Dataset folder, as `folder_dls` takes it
         more = f" and {len(bad) - show} more" if len(bad) > show else ''
         raise ValueError(f"{len(bad)} of the {len(files)} image files in {str(path)!r} cannot be read: {named}{more}; "
                          "remove or replace them")
+    # an image is labelled by the folder it lies in: one lying in the dataset folder or a split folder itself, beside
+    # class folders, would make that folder's name a class (all of them there: one class, refused below)
+    tops = {path, path/'train'} | ({path/valid} if valid else set())
+    if (stray := [f for f in files if f.parent in tops]) and len(stray) < len(files):
+        named = ', '.join(repr(str(f)) for f in stray[:show]) + (f" and {len(stray) - show} more" if len(stray) > show
+                                                                   else '')
+        raise ValueError(f"{len(stray)} image file(s) lie outside a class folder ({named}): each image is labelled by "
+                         f"the folder it lies in, so {stray[0].parent.name!r} would be a class; move each into the "
+                         f"folder of its class (e.g. {str(stray[0].parent/'cat'/stray[0].name)!r}) or remove it")
     if layout == 'folders':
         train = [f for f in files if f.relative_to(path).parts[0] == 'train']
         n_train, n_valid, where = len(train), len(files) - len(train), repr(str(path/'train'))
@@ -96,9 +111,10 @@ def check_folder(path, # Dataset folder, as `folder_dls` takes it
     classes = sorted({_label(f) for f in train})
     if len(classes) < 2:
         raise ValueError(f"{where} holds images of {len(classes)} class ({', '.join(classes)}): classification needs "
-                         f"at least 2, one folder of images per class (e.g. {str(root/'cat')!r}, {str(root/'dog')!r})")
+                         f"at least 2, one folder of images per class, the folder's name its class (e.g. "
+                         f"{str(root/'cat')!r}, {str(root/'dog')!r})")
     if n_valid == 0:
-        raise ValueError(f"{str(path/valid) if layout == 'folders' else where!r} leaves no validation image "
+        raise ValueError(f"{repr(str(path/valid)) if layout == 'folders' else where} leaves no validation image "
                          f"({len(files)} images): add images" + ('' if layout == 'folders' else " or a larger share"))
     check_batch_size(n_train, bs, where)
     return dict(layout=layout, classes=classes, train=n_train, valid=n_valid)

@@ -180,6 +180,8 @@ def unfinished_runs(path) -> set:
 def check_out(out, data, name:str='out') -> Path:
     "`out` resolved, if it is not the dataset folder `data` or inside it: results never go into a dataset"
     out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`{name}`={str(out)!r} is a file, not a folder: choose a folder (created if needed)")
     if Path(str(data)).is_dir() and (out == Path(data).resolve() or Path(data).resolve() in out.parents):
         raise ValueError(f"`{name}`={str(out)!r} is inside the dataset folder {data!r}; results never go into a "
                          "dataset: choose another folder")

@@ -23,7 +23,7 @@ def matrix(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('cli')
     (tmp/'proxy-attention').write_text(CONSOLE)
     cmd = [sys.executable, str(tmp/'proxy-attention'), 'compare', '--arms', ','.join(ARMS), '--epochs', str(EPOCHS), '--seeds', '1',
-           '--size', '32', '--bs', '32', '--n', '160', '--workers', '0', '--out', str(tmp/'res'), '--plot', str(tmp/'img'),
+           '--size', '48', '--bs', '32', '--n', '160', '--workers', '0', '--out', str(tmp/'res'), '--plot', str(tmp/'img'),
            *[a for k, (v, _) in FLAGS.items() for a in (f'--{k}', v)]]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp, env=ENV)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -91,7 +91,14 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'ntrain with digits': (['compare', '--ntrain', '100'], '--ntrain is for --data fashion-mnist'),
        'n with fashion-mnist': (['run', '--data', 'fashion-mnist', '--n', '10'], '--n is for --data digits'),
        'no epochs': (['compare', '--epochs', '0'], '--epochs must be >= 1'),
-       'lr not positive': (['run', '--lr', '0'], '--lr must be > 0'),
+       'lr not positive': (['run', '--lr', '0'], '--lr must be a number > 0'),
+       'lr not finite': (['run', '--lr', 'inf'], '--lr must be a number > 0, got inf'),
+       'subset keeping nothing': (['run', '--subset', '0'], '--subset 0 keeps none of the mistakes'),
+       'empty schedule': (['run', '--schedule', ''], '--schedule is empty: give a value or leave the flag out'),
+       'run never fed': (['run', '--epochs', '3'], 'proxy would never train on a proxy image in a 3-epoch fit'),
+       'no seeds': (['compare', '--seeds', ','], "--seeds must be a count (5) or a list of seeds (3,4), got ','"),
+       'a seed twice': (['compare', '--seeds', '3,3'], '--seeds names seed 3 twice (3,3): give each seed once'),
+       'out is a file': (['compare', '--out', '{ds}.txt'], "is a file, not a folder"),
        'schedule longer than the fit': (['compare', '--epochs', '2', '--schedule', '1,p,1'], 'n_epoch=2'),
        'seeds neither a count nor a list': (['compare', '--seeds', '3,x'], "--seeds must be a count (5) or a list of seeds (3,4), got '3,x'"),
        'threads zero': (['compare', '--threads', '0'], '--threads must be >= 1, got 0'),
@@ -126,7 +133,8 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'argparse: unknown command': (['bench'], "argument command: invalid choice: 'bench'"),
        'unknown flag': (['run', '--nosuch'], 'unknown option --nosuch'),
        'a flag misspelt': (['--thresold', '0.5'], 'unknown option --thresold; did you mean --threshold?'),
-       'a size whose CAMs are flat': (['--size', '7'], "--size must be >= 32, got 7; below it a CNN's last feature map is 1x1"),
+       'a size whose CAMs are flat': (['--size', '32'], "--size must be >= 33, got 32; at 32 px or less a ResNet's last feature "
+                                                        "map is 1x1"),
        'batch larger than the digits': (['compare', '--n', '40'], '--bs 64 is more than the 32 training images of --data digits --n 40'),
        'data folder of one class': (['run', '--data', '{ds}/train/a', '--bs', '2'], "holds images of 1 class (a)")}
 
@@ -154,6 +162,7 @@ def bad_runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('bad')
     (tmp/'proxy-attention').write_text(CONSOLE); (tmp/'driver.py').write_text(DRIVER)
     ds = photo_folder(tmp/'dataset', {'train/a': 4, 'train/b': 4, 'valid/a': 2, 'valid/b': 2})
+    (tmp/'dataset.txt').write_text('a file where --out wants a folder')
     listing = sorted((p, p.stat().st_mtime_ns) for p in ds.rglob('*'))
     cases = {k: [a.replace('{ds}', str(ds)) for a in argv] for k, (argv, _) in BAD.items()}
     r = subprocess.run([sys.executable, str(tmp/'driver.py'), str(tmp/'proxy-attention'), json.dumps(cases)],
@@ -169,7 +178,7 @@ def test_bad_command_line(bad_runs, case):
     assert rc == 2 and 'Traceback' not in err, err
     assert out == '' and len(err.splitlines()) == 1, err   # argparse's own errors too: no usage block
     assert err.startswith('proxy-attention: error: ') and BAD[case][1] in err, err
-    assert sorted(p.name for p in tmp.iterdir()) == ['dataset', 'driver.py', 'proxy-attention']
+    assert sorted(p.name for p in tmp.iterdir()) == ['dataset', 'dataset.txt', 'driver.py', 'proxy-attention']
     assert sorted((p, p.stat().st_mtime_ns) for p in (tmp/'dataset').rglob('*')) == listing   # nothing written into the dataset
 
 @pytest.mark.newest_fastai
@@ -198,7 +207,8 @@ def test_python_dash_m(tmp_path):
                                        timeout=600, cwd=tmp_path, env=ENV)
     r = run('--epochs', '0')
     assert (r.returncode, r.stdout, r.stderr) == (2, '', 'proxy-attention: error: --epochs must be >= 1, got 0\n')
-    r = run('--epochs', '1', '--n', '96', '--size', '32', '--bs', '32', '--workers', '0')
+    r = run('--epochs', '2', '--schedule', 'p,1', '--feed', 'every_epoch', '--n', '64', '--size', '48', '--bs', '16',
+            '--workers', '0')
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'proxy attention accuracy:' in r.stdout and not list(tmp_path.iterdir())
 
@@ -224,7 +234,7 @@ def test_refused_before_the_heavy_imports(tmp_path):
     cut = good/'train'/'a'/'image_0003.jpg'; cut.write_bytes(cut.read_bytes()[:1500])   # a download cut short
     noise = good/'valid'/'b'/'image_0001.jpg'; noise.write_bytes(np.random.default_rng(0).bytes(2000))
     cases = {'typo': (['--thresold', '0.5'], 'unknown option --thresold; did you mean --threshold?'),
-             'size': (['--size', '7'], '--size must be >= 32, got 7'),
+             'size': (['--size', '7'], '--size must be >= 33, got 7'),
              'batch': (['compare', '--data', str(small)], f"--bs 64 is more than the 60 training images of {str(small/'train')!r}"),
              'one class': (['compare', '--data', str(small/'train'/'a'), '--bs', '8'], 'holds images of 1 class (a)'),
              'empty': (['sweep', '--data', str(tmp_path/'empty'), '--param', 'weight', '--values', '0.3'],
@@ -259,7 +269,7 @@ def test_ctrl_c_says_what_is_safe_and_how_to_resume(tmp_path):
     from proxy_attention.experiments import final_accuracies
     (tmp_path/'proxy-attention').write_text(CONSOLE)
     cmd = [sys.executable, str(tmp_path/'proxy-attention'), 'compare', '--arms', 'baseline,proxy', '--seeds', '3',
-           '--epochs', '2', '--schedule', 'p,1', '--feed', 'every_epoch', '--n', '160', '--size', '32', '--bs', '32',
+           '--epochs', '2', '--schedule', 'p,1', '--feed', 'every_epoch', '--n', '160', '--size', '48', '--bs', '32',
            '--workers', '0', '--out', str(tmp_path/'runs')]
     csv = tmp_path/'runs'/'results.csv'
     # as from a terminal: SIGINT at its default, also where this suite was started in the background of a script

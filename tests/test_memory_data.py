@@ -1,5 +1,5 @@
 "folder_dls(in_memory=True) decodes once and gives the very batches of the folder path, on real photos"
-import shutil, numpy as np, pytest, torch
+import re, shutil, numpy as np, pytest, torch
 from pathlib import Path
 from fastai.vision.all import set_seed
 from proxy_attention.data import folder_dls, decode_images, IN_MEMORY_LIMIT_MB
@@ -91,11 +91,21 @@ def test_automatic_choice_follows_the_limit(tmp_path, monkeypatch):
     (dict(in_memory='auto'), "`in_memory`='auto' is not accepted; use True, False or None"),
     (dict(in_memory=1), "`in_memory`=1 is not accepted"),
     (dict(in_memory=True, vocab=['a', 'b']), "`vocab` needs `in_memory=False`"),
-    (dict(in_memory=True, size=0), "`size`=0 must be a positive int")])
+    (dict(in_memory=True, size=0), "`size`=0 must be a positive int"),
+    # each refused before the data is read, not when the first batch is drawn (mid-fit) or deep in fastai
+    (dict(size='abc'), "`size`='abc' must be a positive int"),
+    (dict(seed='x'), "`seed`='x' is not accepted; use an int >= 0"),
+    (dict(bs=0), "`bs`=0 is not accepted; use a batch size >= 1"),
+    (dict(valid_pct=1.5), "`valid_pct`=1.5 is not accepted; use a share of the images in (0, 1)"),
+    (dict(valid_pct=-0.2), "`valid_pct`=-0.2 is not accepted")])
 def test_bad_input_names_the_parameter(tmp_path, kwargs, msg):
     from PIL import Image
     (tmp_path/'a').mkdir(); Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path/'a'/'0.png')
-    with pytest.raises(ValueError, match=msg.replace('[', r'\[').replace(']', r'\]')): folder_dls(tmp_path, **kwargs)
+    with pytest.raises(ValueError, match=re.escape(msg)): folder_dls(tmp_path, **kwargs)
+
+@pytest.mark.parametrize('path', ['', None, 123])
+def test_a_path_that_is_no_folder_name(path):
+    with pytest.raises(ValueError, match=f"`path`={path!r} is not accepted; give a folder"): folder_dls(path)
 
 def test_folder_without_images(tmp_path):
     (tmp_path/'a').mkdir()

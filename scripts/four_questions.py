@@ -87,7 +87,8 @@ def question1(res, answer=''):
     ok, finished, full = canonical_rows(res)
     waiting = [a for a in CANONICAL if a not in finished]
     print(f"\nThe tables below pair on the seeds ({', '.join(map(str, full))}) that every arm with a finished run "
-          f"({', '.join(finished)}) has finished" + (f"; no finished run yet of {', '.join(waiting)}" if waiting else '') + ".\n")
+          f"({', '.join(finished)}) has finished" + (f"; no finished run yet of {', '.join(waiting)}" if waiting else '') +
+          ". Each table is one Holm family, its comparisons to its reference arm; the answer above is the baseline's.\n")
     for ref in ('baseline', 'randomcam', 'replay', 'randomplace'):
         if ref not in set(ok['arm']): continue
         s = summarize(ok, reference=ref)

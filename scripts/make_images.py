@@ -302,9 +302,11 @@ def main():
     manifest = read_manifest()
     for n in names:
         new, old = make(n), manifest.get(n)
-        # an image drawn again as it was, from the same runs, keeps its entry: the commit it was first made at
+        # an image drawn again as it was, from the same runs, keeps its entry: the commit it was first made at; unless
+        # that was uncommitted code ('+dirty') and this is a clean commit, which now says what code makes it
         same = old is not None and all(old.get(k) == v for k, v in new.items() if k not in ('commit', 'seconds'))
-        manifest[n] = old if same else new
+        cleaner = same and str(old.get('commit', '')).endswith('+dirty') and not str(new['commit']).endswith('+dirty')
+        manifest[n] = old if same and not cleaner else new
         print(f"images/{n}.png: {new['seconds']}s" + (' (unchanged)' if same else ''), flush=True)
         MANIFEST.write_text(json.dumps({k: manifest[k] for k in IMAGE_MAKERS if k in manifest}, indent=1) + '\n')
 

@@ -116,7 +116,7 @@ def check_command_line(a:dict # `main`'s arguments
             why = f"; {WHY_MIN[k]}" if k in WHY_MIN else ''
             raise ValueError(f"--{k} must be >= {MIN_VALUES[k]}, got {a[k]}{why}")
     if not (a['lr'] > 0 and math.isfinite(a['lr'])): raise ValueError(f"--lr must be a number > 0, got {a['lr']}")
-    if empty := [k for k in PROXY_FLAGS + ('arms', 'values', 'param', 'out', 'plot', 'storage', 'study')
+    if empty := [k for k in ('data',) + PROXY_FLAGS + ('arms', 'values', 'param', 'out', 'plot', 'storage', 'study')
                  if isinstance(a.get(k), str) and not a[k].strip()]:
         raise ValueError(f"--{empty[0]} is empty: give a value or leave the flag out (its default)")
     if a['subset'] == 0:

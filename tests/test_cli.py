@@ -95,6 +95,7 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'lr not finite': (['run', '--lr', 'inf'], '--lr must be a number > 0, got inf'),
        'subset keeping nothing': (['run', '--subset', '0'], '--subset 0 keeps none of the mistakes'),
        'empty schedule': (['run', '--schedule', ''], '--schedule is empty: give a value or leave the flag out'),
+       'empty data': (['run', '--data', ''], '--data is empty'),   # not the current folder
        'run never fed': (['run', '--epochs', '3'], 'proxy would never train on a proxy image in a 3-epoch fit'),
        'no seeds': (['compare', '--seeds', ','], "--seeds must be a count (5) or a list of seeds (3,4), got ','"),
        'a seed twice': (['compare', '--seeds', '3,3'], '--seeds names seed 3 twice (3,3): give each seed once'),

@@ -177,10 +177,12 @@ def unfinished_runs(path) -> set:
 
 
 # %% ../nbs/07a_storage.ipynb #26acf355
-def check_out(out, data, name:str='out') -> Path:
+def check_out(out, data, name:str='out',
+              folder:bool=True, # `out` names a folder (refused if it is a file); False: a file (a study's database)
+             ) -> Path:
     "`out` resolved, if it is not the dataset folder `data` or inside it: results never go into a dataset"
     out = Path(out).resolve()
-    if out.exists() and not out.is_dir():
+    if folder and out.exists() and not out.is_dir():
         raise ValueError(f"`{name}`={str(out)!r} is a file, not a folder: choose a folder (created if needed)")
     if Path(str(data)).is_dir() and (out == Path(data).resolve() or Path(data).resolve() in out.parents):
         raise ValueError(f"`{name}`={str(out)!r} is inside the dataset folder {data!r}; results never go into a "

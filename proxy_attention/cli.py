@@ -70,7 +70,6 @@ COMMAND_FLAGS = dict(seed=('run', 'tune'), seeds=('compare', 'sweep'), arms=('co
                      threads=('compare', 'sweep'), retrain=('compare', 'sweep'),
                      **{k: ('run', 'compare', 'sweep') for k in PROXY_FLAGS})   # tune searches the proxy settings
 DATA_FLAGS = dict(n='digits', ntrain='fashion-mnist', nvalid='fashion-mnist')
-# below 32 px a CNN's last feature map (stride 16 or 32) is 1x1: every CAM is flat, every proxy image its original
 MIN_SIZE = 33   # a ResNet halves its input 5 times: at 32 px or less its last feature map is 1x1
 MIN_VALUES = dict(epochs=1, bs=1, size=MIN_SIZE, seed=0, seeds=1, n=1, ntrain=1, nvalid=1, workers=0, trials=1,
                   threads=1)
@@ -116,7 +115,8 @@ def check_command_line(a:dict # `main`'s arguments
             why = f"; {WHY_MIN[k]}" if k in WHY_MIN else ''
             raise ValueError(f"--{k} must be >= {MIN_VALUES[k]}, got {a[k]}{why}")
     if not (a['lr'] > 0 and math.isfinite(a['lr'])): raise ValueError(f"--lr must be a number > 0, got {a['lr']}")
-    if empty := [k for k in ('data',) + PROXY_FLAGS + ('arms', 'values', 'param', 'out', 'plot', 'storage', 'study')
+    if empty := [k for k in ('data',) + PROXY_FLAGS + ('arms', 'values', 'param', 'out', 'plot', 'storage', 'study',
+                                                    'objective')
                  if isinstance(a.get(k), str) and not a[k].strip()]:
         raise ValueError(f"--{empty[0]} is empty: give a value or leave the flag out (its default)")
     if a['subset'] == 0:
@@ -283,7 +283,7 @@ def main(command:_arg("'run': a baseline and a proxy-attention model, one seed; 
          data:str='digits', # 'digits' (built in), 'fashion-mnist', a fastai URL dataset name, or an image folder
          arch:str='resnet18', # timm model name
          epochs:int=8, # Epochs per arm
-         size:int=None, # Image side (default: 64 for digits, 32 for Fashion-MNIST, 224 otherwise)
+         size:int=None, # Image side (default: 64 for digits, 48 for Fashion-MNIST, 224 otherwise)
          bs:int=64, # Batch size
          lr:float=2e-3, # Maximum learning rate of the one-cycle schedule
          # run: seed of the split, the weights, the batch order and the proxy selection (default 42); tune: every

@@ -106,7 +106,7 @@ def _idx_file(path:Path, stem:str) -> Path:
                             "or download the four IDX files from https://github.com/zalandoresearch/fashion-mnist")
 
 def fashion_mnist_dls(path=FASHION_MNIST_PATH, # Folder with the four IDX files
-                      size:int=32, # Side of the upscaled images
+                      size:int=48, # Side of the upscaled images (at 32 a ResNet's last feature map is 1x1: flat CAMs)
                       bs:int=64, # Batch size
                       n_train:int|None=None, # Use a seeded random `n_train` of the 60,000 training images
                       n_valid:int|None=None, # Use a seeded random `n_valid` of the 10,000 test images for validation
@@ -206,10 +206,12 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
         balanced_subset([], train_fraction)   # a bad share fails before the data is read
         if 'vocab' in kwargs:
             raise ValueError("`vocab` is not taken with `train_fraction` (the labels' sorted names are the vocab)")
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:   # the arguments before the data
-        raise ValueError(f"`size`={size!r} must be a positive int")
+    side = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+    if not (side(size) or isinstance(size, tuple) and len(size) == 2 and all(map(side, size))):   # before the data
+        raise ValueError(f"`size`={size!r} must be a positive int (or a (height, width) pair of them)")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"`seed`={seed!r} is not accepted; use an int >= 0")
+    size, seed = size if isinstance(size, tuple) else int(size), int(seed)   # numpy's ints as Python's
     check_folder(path, bs=bs, valid_pct=valid_pct, holdout=holdout)   # classes, split sizes, unreadable files: now
     root = path/'train' if holdout is not None else path   # a held-out share of train/: nothing else is read
     # the items and splitter of `ImageDataLoaders.from_folder`, so that both paths split and order the files alike
@@ -396,7 +398,7 @@ DATASETS = BUILT_IN_DATASETS
 def get_dls(data:str='digits', size:int|None=None, bs:int=64, seed:int=42, **kwargs):
     "`DataLoaders` by name: 'digits', 'fashion-mnist', a `URL_DATASETS` name, or a path to an image folder"
     if data == 'digits': return digits_dls(size=size or 64, bs=bs, seed=seed, **kwargs)
-    if data == 'fashion-mnist': return fashion_mnist_dls(size=size or 32, bs=bs, seed=seed, **kwargs)
+    if data == 'fashion-mnist': return fashion_mnist_dls(size=size or 48, bs=bs, seed=seed, **kwargs)
     if data in URL_DATASETS: return url_dls(data, size=size or 224, bs=bs, seed=seed, **kwargs)
     if Path(data).is_dir(): return folder_dls(data, size=size or 224, bs=bs, seed=seed, **kwargs)
     raise ValueError(f"`data`={data!r} is neither a dataset name ({', '.join(DATASETS + tuple(URL_DATASETS))}) nor an "

@@ -69,8 +69,6 @@ def check_folder(path, # Dataset folder, as `folder_dls` takes it
     "The splits of the image folder `path` as `folder_dls` reads them, checked: a `ValueError` names what is wrong"
     if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
         raise ValueError(f"`bs`={bs!r} is not accepted; use a batch size >= 1 (an int)")
-    if isinstance(valid_pct, bool) or not isinstance(valid_pct, numbers.Real) or not 0 < valid_pct < 1:
-        raise ValueError(f"`valid_pct`={valid_pct!r} is not accepted; use a share of the images in (0, 1), e.g. 0.2")
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise ValueError(f"`path`={path!r} is not accepted; give a folder (a str or a Path)")
     path = Path(path)
@@ -78,7 +76,10 @@ def check_folder(path, # Dataset folder, as `folder_dls` takes it
     valid = next((v for v in VALID_NAMES if (path/v).is_dir()), None)
     if holdout is not None: files, layout = image_files(path/'train'), 'holdout'
     elif (path/'train').is_dir() and valid: files, layout = image_files(path, folders=['train', valid]), 'folders'
-    else: files, layout = image_files(path), 'random'
+    else:
+        files, layout = image_files(path), 'random'   # the only layout `valid_pct` splits
+        if isinstance(valid_pct, bool) or not isinstance(valid_pct, numbers.Real) or not 0 < valid_pct < 1:
+            raise ValueError(f"`valid_pct`={valid_pct!r} is not accepted; use a share of the images in (0, 1), e.g. 0.2")
     root = path/'train' if layout == 'holdout' else path
     if not files:
         raise FileNotFoundError(f"{str(root)!r} holds no image files: give a folder with one folder of images per "
@@ -90,9 +91,10 @@ def check_folder(path, # Dataset folder, as `folder_dls` takes it
         raise ValueError(f"{len(bad)} of the {len(files)} image files in {str(path)!r} cannot be read: {named}{more}; "
                          "remove or replace them")
     # an image is labelled by the folder it lies in: one lying in the dataset folder or a split folder itself, beside
-    # class folders, would make that folder's name a class (all of them there: one class, refused below)
+    # class folders, would make that folder's name a class (all of them in one folder: one class, refused below)
     tops = {path, path/'train'} | ({path/valid} if valid else set())
-    if (stray := [f for f in files if f.parent in tops]) and len(stray) < len(files):
+    stray = [f for f in files if f.parent in tops]
+    if stray and (len(stray) < len(files) or len({f.parent for f in stray}) > 1):
         named = ', '.join(repr(str(f)) for f in stray[:show]) + (f" and {len(stray) - show} more" if len(stray) > show
                                                                    else '')
         raise ValueError(f"{len(stray)} image file(s) lie outside a class folder ({named}): each image is labelled by "

@@ -61,9 +61,11 @@ def explain_rows(root:Path=Path('.')) -> tuple:
 
 def made_in(*frames) -> str:
     "The commits and the environment recorded in the rows of `frames`, as a sentence (each value seen, once)"
-    df = pd.concat([f for f in frames if len(f)])
+    frames = [f for f in frames if len(f)]
+    if not frames: return ''
+    df = pd.concat(frames)
     vals = lambda c: ', '.join(sorted(set(df[c].dropna().astype(str)))) if c in df.columns else ''
-    parts = [f"commit{'s' if df['commit'].nunique() > 1 else ''} {vals('commit')}"]
+    parts = [f"commit{'s' if ', ' in vals('commit') else ''} {vals('commit') or 'not recorded'}"]
     parts += [f"{c} {vals(c)}" for c in ('torch', 'fastai', 'timm') if vals(c)]
     if vals('threads'): parts.append(f"torch threads {vals('threads')}")
     if vals('deterministic'): parts.append(f"deterministic {vals('deterministic')}")

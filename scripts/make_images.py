@@ -307,7 +307,8 @@ def main():
         same = old is not None and all(old.get(k) == v for k, v in new.items() if k not in ('commit', 'seconds'))
         cleaner = same and str(old.get('commit', '')).endswith('+dirty') and not str(new['commit']).endswith('+dirty')
         manifest[n] = old if same and not cleaner else new
-        print(f"images/{n}.png: {new['seconds']}s" + (' (unchanged)' if same else ''), flush=True)
+        print(f"images/{n}.png: {new['seconds']}s" + (' (the same, now from a clean commit)' if cleaner else
+                                                       ' (unchanged)' if same else ''), flush=True)
         MANIFEST.write_text(json.dumps({k: manifest[k] for k in IMAGE_MAKERS if k in manifest}, indent=1) + '\n')
 
 if __name__ == '__main__': main()

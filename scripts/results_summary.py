@@ -17,6 +17,7 @@ from proxy_attention import reporting
 from proxy_attention.viz import save_figure
 from proxy_attention.metrics import summarize_explanations, explained_runs
 from proxy_attention.questions import reach_survival
+from proxy_attention.storage import CONFIG_COLS
 
 # what is known of an explain.csv's models beyond its rows (folders made before models were saved with their hash)
 EXPLAIN_CAVEATS = {'flowers12-vit': 'the models were trained a second time, and ended elsewhere than the recorded runs '
@@ -37,15 +38,16 @@ def vs_default_proxy(g:pd.DataFrame, unequal_seeds:bool=False) -> pd.DataFrame:
 def reach_table(g:pd.DataFrame) -> pd.DataFrame:
     "Epochs to reach the seed's baseline final accuracy, every run counted (the median run; how many by each epoch)"
     pc = pair_check(g)   # a drifted run is not its seed's baseline's pair: its epochs are not the treatment's
-    bad = {(a, p, s, int(sd)) for a, p, s, sd in pc.loc[pc['status'] == 'drifted', ['arm', 'param', 'setting', 'seed']]
-           .itertuples(index=False)}
-    keep = [(a, str(p), str(s), int(sd)) not in bad for a, p, s, sd in zip(g['arm'], g['param'], g['setting'], g['seed'])]
-    c = reach_survival(g[keep])
-    c = c[c['arm'] != 'baseline']   # it reaches its own final accuracy by definition
-    t = pd.DataFrame({'arm': c['arm'], 'param': c['param'], 'setting': c['setting'],
-                      'runs that reached the baseline': [f"{a} of {b}" for a, b in zip(c['reached'], c['runs'])],
-                      'median run (epoch)': ['not reached' if pd.isna(m) else int(m) for m in c['median_epoch']]})
+    key = [c for c in CONFIG_COLS if c in g.columns] + ['arm', 'param', 'setting', 'seed']
+    bad = {tuple(map(str, r)) for r in pc.loc[pc['status'] == 'drifted', key].itertuples(index=False)}
+    c = reach_survival(g[[tuple(map(str, r)) not in bad for r in g[key].itertuples(index=False)]])
+    c = c[c['arm'] != 'baseline'].reset_index(drop=True)   # it reaches its own final accuracy by definition
+    t = c[['arm', 'param', 'setting']].copy()
+    if c['data_options'].nunique() > 1: t.insert(0, 'data_options', c['data_options'])   # e.g. training-set sizes
+    t['runs that reached the baseline'] = [f"{a} of {b}" for a, b in zip(c['reached'], c['runs'])]
+    t['median run (epoch)'] = ['not reached' if pd.isna(m) else int(m) for m in c['median_epoch']]
     for k in [k for k in c.columns if k.startswith('by ')]: t[f"reached {k}"] = c[k].astype(int)
+    if c['left_out'].any(): t['not counted (training, or no finished baseline)'] = c['left_out'].astype(int)
     return t
 
 def report(folder:Path):
@@ -76,8 +78,8 @@ def report(folder:Path):
     if ex.exists():
         e = pd.read_csv(ex)
         seeds = e['seed'].nunique()
-        which = ('' if 'weights' in e.columns else '; rows from before models were saved: not tied to a recorded model' +
-                 (f"; {EXPLAIN_CAVEATS[folder.name]}" if folder.name in EXPLAIN_CAVEATS else ''))
+        which = (('' if 'weights' in e.columns else '; rows from before models were saved: not tied to a recorded model')
+                 + (f"; {EXPLAIN_CAVEATS[folder.name]}" if folder.name in EXPLAIN_CAVEATS else ''))
         print(f"\n**explainability** ({Path(str(e['data'].iloc[0])).name}, {e['n_images'].iloc[0]} fixed validation images, "
               f"true class, {', '.join(dict.fromkeys(e['method']))}; mean and 95% CI over {seeds} seed{'s' if seeds != 1 else ''}{which})\n")
         s = summarize_explanations(e.assign(run=explained_runs(e)), by='run')

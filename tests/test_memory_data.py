@@ -103,6 +103,16 @@ def test_bad_input_names_the_parameter(tmp_path, kwargs, msg):
     (tmp_path/'a').mkdir(); Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path/'a'/'0.png')
     with pytest.raises(ValueError, match=re.escape(msg)): folder_dls(tmp_path, **kwargs)
 
+def test_numpy_ints_and_a_height_width_pair_are_taken(tmp_path):
+    "Arguments that passed before the checks still pass: numpy's ints (as Python's), a (height, width) size"
+    from PIL import Image
+    for label in 'ab':
+        (tmp_path/label).mkdir()
+        for i in range(5): Image.fromarray(np.full((10, 10, 3), 20 * i, np.uint8)).save(tmp_path/label/f'{i}.png')
+    dls = folder_dls(tmp_path, size=(16, 24), seed=np.int64(1), bs=np.int64(2), num_workers=0, in_memory=False)
+    assert dls.one_batch()[0].shape[-2:] == (16, 24)
+    assert folder_dls(tmp_path, size=np.int64(16), bs=2, num_workers=0).one_batch()[0].shape[-2:] == (16, 16)
+
 @pytest.mark.parametrize('path', ['', None, 123])
 def test_a_path_that_is_no_folder_name(path):
     with pytest.raises(ValueError, match=f"`path`={path!r} is not accepted; give a folder"): folder_dls(path)

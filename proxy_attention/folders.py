@@ -79,7 +79,8 @@ def check_folder(path, # Dataset folder, as `folder_dls` takes it
     else:
         files, layout = image_files(path), 'random'   # the only layout `valid_pct` splits
         if isinstance(valid_pct, bool) or not isinstance(valid_pct, numbers.Real) or not 0 < valid_pct < 1:
-            raise ValueError(f"`valid_pct`={valid_pct!r} is not accepted; use a share of the images in (0, 1), e.g. 0.2")
+            raise ValueError(f"`valid_pct`={valid_pct!r} is not accepted; use a share of the images in (0, 1), "
+                             "e.g. 0.2")
     root = path/'train' if layout == 'holdout' else path
     if not files:
         raise FileNotFoundError(f"{str(root)!r} holds no image files: give a folder with one folder of images per "

@@ -78,7 +78,7 @@ def summarize(df:pd.DataFrame, # Rows of `results.csv`
               # Pair arms whose seed sets differ (on their common seeds); by default refused: a table's arms share one
               # declared list of seeds, or seeds were added where the result looked close
               unequal_seeds:bool=False,
-              pairs:pd.DataFrame|None=None, # `pair_check` of the runs (default: of `df`), where `df` lacks their baseline
+              pairs:pd.DataFrame|None=None, # `pair_check` of the runs (default: of `df`): where `df` lacks baselines
              ) -> pd.DataFrame:
     "Per arm: mean final `metric`, t CI over seeds, paired difference to `reference` (proven pairs only), Holm verdicts"
     fin = final_rows(df)

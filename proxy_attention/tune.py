@@ -132,7 +132,8 @@ def check_storage(storage:str, # A database URL or a journal file (.log, .journa
     "The URL to open for `storage` (a journal file: its path), its driver installed, its file outside `data`"
     storage = str(storage)
     path = storage[len('sqlite:///'):] if storage.startswith('sqlite:///') else None if '://' in storage else storage
-    if path is not None and data is not None: check_out(path, data, 'storage', folder=False)   # a server's URL names no file
+    if path is not None and data is not None:   # a server's URL names no file
+        check_out(path, data, 'storage', folder=False)
     if '://' not in storage:
         if not storage.endswith(('.log', '.journal')):
             raise ValueError(f"`storage` {storage!r} is neither a database URL (sqlite:///results/tune.db, "

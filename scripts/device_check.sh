@@ -41,7 +41,7 @@ DATA=.data/flowers12
 if [ $TINY = 1 ]; then   # the rehearsal: every step's code path, in seconds on a small CPU
     BENCH="--archs resnet18 --sizes 32 --methods gradcam --bs 8 --n_images 8 --repeats 1 --data none"
     BENCH_FP32_EXTRA="--no-epochs --no-fit --no-forks"   # the epoch, whole-fit and fork figures take minutes on a CPU
-    COMPARE="--size 32 --epochs 4 --seeds 1"   # 4: two proxy steps, so the thesis's feeding trains on proxy images
+    COMPARE="--size 48 --epochs 4 --seeds 1"   # 48 px: 2x2 maps; 4: two proxy steps, so the thesis's feeding trains on proxy images
     T_INSTALL=60 T_IMPORTS=60 T_TESTS=120 T_BENCH=100 T_COMPARE=200
     src=$DATA; [ -d "$src" ] || src=../shared/data/flowers12   # a fresh checkout here has no .data yet
     DATA=$WORK/flowers12-tiny   # 8 training and 4 test images per class

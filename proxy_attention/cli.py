@@ -119,9 +119,6 @@ def check_command_line(a:dict # `main`'s arguments
                                                     'objective')
                  if isinstance(a.get(k), str) and not a[k].strip()]:
         raise ValueError(f"--{empty[0]} is empty: give a value or leave the flag out (its default)")
-    if a['subset'] == 0:
-        raise ValueError("--subset 0 keeps none of the mistakes, so no proxy image would be made and every proxy arm "
-                         "would equal the baseline; use a share in (0, 1], e.g. 0.5")
     names = BUILT_IN_DATASETS + URL_DATASET_NAMES
     if data not in names and not Path(data).is_dir():
         raise ValueError(f"--data {data!r} is neither a dataset name ({', '.join(names)}) nor an existing folder")
@@ -184,8 +181,8 @@ def _refuse_unfed(lib, plan:list, epochs:int):
     "A proxy-pipeline run that would never train on a proxy image equals its baseline: refused before it costs a run"
     if bad := lib.unfed_runs(plan, epochs):
         raise ValueError(f"{', '.join(bad)} would never train on a proxy image in a {epochs}-epoch fit, so it would "
-                         "equal the baseline to the last digit; pass --feed every_epoch, more --epochs, or a "
-                         "--schedule with two or more proxy steps")
+                         "equal the baseline to the last digit; pass --feed every_epoch, more --epochs, a "
+                         "--schedule with two or more proxy steps, or a --subset above 0")
 
 def _run_job(job:dict):
     "Run a checked command line (`check_args`) and print its results"

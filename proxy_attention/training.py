@@ -155,6 +155,7 @@ def first_fed_epoch(cbs, # The callbacks of an arm
     first = n_epoch
     for cb in cbs:
         if not isinstance(cb, ProxyAttention): return 0   # MixUp, CutMix: from the first batch
+        if cb.subset == 0: continue   # keeps none of its mistakes: it never makes a proxy image
         steps = [i for i, f in enumerate(parse_schedule(cb.schedule, n_epoch)) if f]
         if cb.feed == 'every_epoch' and steps: first = min(first, steps[0] + 1)
         elif len(steps) > 1: first = min(first, steps[1])   # the thesis's feeding: the second proxy epoch

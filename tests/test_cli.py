@@ -93,7 +93,9 @@ BAD = {'param given to compare': (['compare', '--param', 'threshold'], '--param 
        'no epochs': (['compare', '--epochs', '0'], '--epochs must be >= 1'),
        'lr not positive': (['run', '--lr', '0'], '--lr must be a number > 0'),
        'lr not finite': (['run', '--lr', 'inf'], '--lr must be a number > 0, got inf'),
-       'subset keeping nothing': (['run', '--subset', '0'], '--subset 0 keeps none of the mistakes'),
+       'subset keeping nothing': (['run', '--subset', '0'], 'proxy subset=0.0 would never train on a proxy image'),
+       'swept subset keeping nothing': (['sweep', '--param', 'subset', '--values', '0,0.5'],
+                                        'proxy subset=0.0 would never train on a proxy image'),
        'empty schedule': (['run', '--schedule', ''], '--schedule is empty: give a value or leave the flag out'),
        'empty data': (['run', '--data', ''], '--data is empty'),   # not the current folder
        'run never fed': (['run', '--epochs', '3'], 'proxy would never train on a proxy image in a 3-epoch fit'),

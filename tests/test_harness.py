@@ -65,6 +65,7 @@ def test_first_fed_epoch():
     assert first_fed_epoch(cb(), 6) == 4 and first_fed_epoch(cb(feed='every_epoch'), 6) == 2
     assert first_fed_epoch([ProxyAttention(schedule=[1, 'p', 1])], 3) == 3    # one step, the thesis's feeding: never
     assert first_fed_epoch([], 6) == 6 and first_fed_epoch(arm_callbacks('mixup'), 6) == 0
+    assert first_fed_epoch(cb(subset=0), 6) == 6   # keeps none of its mistakes: never a proxy image
 
 # breakage: `with run_environment(threads) as env` replaced by `env = environment()` (the thread count not set), or
 # `**(env or {})` dropped from the rows

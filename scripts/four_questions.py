@@ -12,7 +12,7 @@ from proxy_attention.questions import (agreement_summary, reach_survival, fewer_
                                        explain_paired, train_fraction_of)
 from proxy_attention.stats import markdown_table
 
-from thesis_regime import CANONICAL, FEWER as FEWER_ARMS, FRACTIONS   # the arms each stage declares (scripts/)
+from thesis_regime import CANONICAL, FEWER as FEWER_ARMS, FRACTIONS, DECLARED_SEEDS   # what each stage declares (scripts/)
 
 CANON, FEWER, AGREE = Path('results/flowers12-canonical'), Path('results/flowers12-fewer'), Path('results/flowers12-agreement')
 
@@ -35,6 +35,24 @@ def accuracy_table(s:pd.DataFrame) -> pd.DataFrame:
         f"vs {s['reference'].iloc[0]}, points (paired 95% CI)": [
         ci(m, lo, hi, 100, 1, True) for m, lo, hi in zip(s['diff'], s['diff_low'], s['diff_high'])],
         'Holm p': [f"{p:.3f}" if pd.notna(p) else '' for p in s['p_holm']], 'verdict': s['verdict']})
+
+def seed_span(seeds) -> str:
+    "'0-4' for consecutive seeds, else '0, 2, 3'"
+    s = sorted(seeds)
+    return f"{s[0]}-{s[-1]}" if len(s) > 2 and s == list(range(s[0], s[-1] + 1)) else ', '.join(map(str, s))
+
+def unfinished(rows, arms, what='') -> list:
+    "Each declared run (DECLARED_SEEDS x `arms`) with no finished run in `rows`, as 'arm seed n' (`what` after the arm)"
+    fin = final_rows(rows) if len(rows) else rows
+    done = set(zip(fin['arm'], fin['seed'].astype(int))) if len(fin) else set()
+    return [f"{a}{what} seed {s}" for a in arms for s in DECLARED_SEEDS if (a, s) not in done]
+
+def declared_note(missing:list) -> str:
+    "Whether every declared run has finished: the words a page prints beside a table's seeds"
+    span = seed_span(DECLARED_SEEDS)
+    if not missing: return f"seeds {span} declared for every arm before the runs began, every run finished"
+    return (f"seeds {span} declared for every arm before the runs began; not finished yet: {', '.join(missing)} "
+            "(the runs resume where they stopped)")
 
 def canonical_rows(res) -> tuple:
     "The canonical table's rows on the seeds every finished arm has (one seed set, one Holm family), its arms, seeds"
@@ -76,7 +94,8 @@ def question1(res, answer=''):
     print(f"\n### 1. {QUESTIONS[1]}\n\n{answer}")
     if not len(res): return print("No canonical runs yet (`python scripts/thesis_regime.py canonical`).")
     fin = final_rows(res)
-    print(f"flowers12, ResNet-18 from scratch, {fin['size'].iloc[0]} px, {fin['epochs'].iloc[0]} epochs; seeds so far: {seeds_of(res)} (0-4 declared for every arm). {made_in(fin)}")
+    print(f"flowers12, ResNet-18 from scratch, {fin['size'].iloc[0]} px, {fin['epochs'].iloc[0]} epochs; seeds finished: {seeds_of(res)}; {declared_note(unfinished(res, CANONICAL))}. "
+          f"{made_in(fin)}")
     pc = pair_check(res)
     print(f"Pair check: {(pc['status'] == 'paired').sum()} of {len(pc)} proxy-pipeline runs equal their baseline before "
           f"their first proxy image. {drift_note(pc)}".rstrip())
@@ -131,7 +150,8 @@ def question3(res, answer=''):
     per = final_rows(kept).groupby('data_options')['seed'].unique() if len(kept) else pd.Series(dtype=object)
     paired = '; '.join(f"{100 * train_fraction_of(o):.0f}%: {', '.join(map(str, sorted(v)))}"
                        for o, v in sorted(per.items(), key=lambda kv: train_fraction_of(kv[0])))
-    print(f"Finished so far: {done}. Paired at each size on the seeds every arm ({', '.join(FEWER_ARMS)}) has "
+    missing = [m for f, r in sizes.items() for m in unfinished(r, FEWER_ARMS, f" at {100 * f:.0f}%")]
+    print(f"Seeds finished: {done}; {declared_note(missing)}. Paired at each size on the seeds every arm ({', '.join(FEWER_ARMS)}) has "
           f"finished there, the 100% runs from the canonical table: {paired or 'none yet'}; Holm over sizes and arms. "
           "Figure: [images/flowers12-fewer.png](../images/flowers12-fewer.png). "
           f"{made_in(final_rows(kept)) if len(kept) else ''}\n")
@@ -250,8 +270,8 @@ def headline(res):
             f" (p={r['p_holm']:.2f})" if pd.notna(r['p_holm']) else '')
         print(f"| {name} | {ci(r['mean'], r['ci_low'], r['ci_high'], clip=True)} | "
               f"{ci(r['diff'], r['diff_low'], r['diff_high'], 100, 1, True)} | {verdict} |")
-    print(f"\nSeeds {', '.join(map(str, seeds))} (every arm has them; 0-4 declared), arms in the Holm family: "
-          f"{', '.join(a for a in arms if a != 'baseline')}")
+    print(f"\nPaired on seeds {', '.join(map(str, seeds))}, which every arm has; {declared_note(unfinished(res, CANONICAL))}"
+          f". Arms in the Holm family: {', '.join(a for a in arms if a != 'baseline')}.")
 
 def marks(what:str) -> tuple:
     "The two lines between which --update writes an output (`what`: '', ' --headline' or ' --answers')"

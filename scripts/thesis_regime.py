@@ -56,6 +56,7 @@ CORE, MORE = ('baseline', 'proxy', 'randomcam'), ('thesisfeed', 'mixup', 'cutmix
 CANONICAL = ('baseline', 'proxy', 'everyepoch', 'randomcam', 'replay', 'randomplace')
 CANON, VIT_REF, AGREE_ARMS = 'results/flowers12-canonical', 'results/flowers12-vit-ref', ('baseline', 'proxy', 'randomcam')
 FEWER, FRACTIONS = ('baseline', 'proxy', 'randomcam', 'replay'), (0.25, 0.5)   # the 100% points: the canonical table
+DECLARED_SEEDS = (0, 1, 2, 3, 4)   # the canonical and fewer-data stages' seeds, declared for every arm before they ran
 STAGE_ARMS = {'flowers': CORE, 'flowers-more': MORE, 'imagenette': CORE, 'seeds45': CORE,
               'source': ('rightsource', 'allsource'), 'canonical': CANONICAL, 'fewer': FEWER,
               'vit-ref': ('baseline',)}   # the compare stages
@@ -143,11 +144,10 @@ def main():
                     num_workers=0)
         elif stage == 'canonical':   # the library's defaults: no `defaults=`; seeds declared for every arm at once
             compare(data=FLOWERS, size=a.size, epochs=30, arch='resnet18', bs=64, lr=2e-3, num_workers=0,
-                    arms=arms('canonical'), seeds=seeds(5), score=arms('canonical'), n_explain=64,
+                    arms=arms('canonical'), seeds=seeds(list(DECLARED_SEEDS)), score=arms('canonical'), n_explain=64,
                     threads=a.threads or 1, out=CANON)
         elif stage == 'fewer':   # seeds declared up front; a seed's two sizes together, so a partial table is paired
-            declared = seeds(5)
-            for seed in (range(declared) if isinstance(declared, int) else declared):
+            for seed in seeds(DECLARED_SEEDS):
                 for fraction in FRACTIONS:
                     compare(data=FLOWERS, size=a.size, epochs=30, arch='resnet18', bs=64, lr=2e-3, num_workers=0,
                             arms=arms('fewer'), seeds=[seed], train_fraction=fraction, threads=a.threads or 1,

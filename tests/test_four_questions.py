@@ -30,16 +30,35 @@ def test_headline_pairs_on_the_seeds_every_arm_has(tmp_path):
     "The README's table: an arm's extra seed is not used while another arm lacks it (one seed set, one Holm family)"
     both = lambda r: r['arm'].isin(['baseline', 'proxy']) & r['seed'].isin([0, 1])
     two = _headline(tmp_path, both)   # baseline and proxy on seeds 0 and 1 (committed rows)
-    assert '| arm (flowers12, 2 seeds) |' in two and 'Seeds 0, 1 (every arm has them' in two, two
+    assert '| arm (flowers12, 2 seeds) |' in two and 'Paired on seeds 0, 1, which every arm has' in two, two
+    # every declared run not finished is named, whatever the committed rows hold: here the baseline's and proxy's
+    # seeds 2-4 and every seed of the arms with no run in the rows kept
+    assert 'not finished yet: baseline seed 2, baseline seed 3, baseline seed 4, proxy seed 2' in two, two
+    assert 'randomplace seed 4 (the runs resume where they stopped)' in two and 'every run finished' not in two, two
     proxy = next(l for l in two.splitlines() if l.startswith('| proxy attention'))
     # proxy attention ended at 0.8667 in both seeds: said so, not drawn as an interval of width 0; the difference has one
     assert '| 0.867 in every seed | -0.4 [' in proxy, proxy
     base = next(l for l in two.splitlines() if l.startswith('| baseline'))
     assert base.count('[') == 1, base   # the baseline: an accuracy interval over its two seeds
     one = _headline(tmp_path, lambda r: both(r) | ((r['arm'] == 'replay') & (r['seed'] == 0)))
-    assert '| arm (flowers12, 1 seed) |' in one and 'Seeds 0 (every arm has them' in one, one
+    assert '| arm (flowers12, 1 seed) |' in one and 'Paired on seeds 0, which every arm has' in one, one
     proxy = next(l for l in one.splitlines() if l.startswith('| proxy attention'))
     assert '[' not in proxy and 'no verdict' in proxy, proxy   # seed 0 alone: no interval
+
+def test_a_table_with_every_declared_run_says_so(tmp_path):
+    "Once every arm has every declared seed, the page says the table is complete and names nothing as missing"
+    sys.path.insert(0, str(ROOT/'scripts'))
+    from four_questions import unfinished, declared_note, DECLARED_SEEDS, CANONICAL
+    import pandas as pd
+    full = pd.DataFrame([dict(arm=a, seed=s, epoch=2, epochs=3) for a in CANONICAL for s in DECLARED_SEEDS])
+    assert unfinished(full, CANONICAL) == []
+    assert declared_note([]).endswith('every run finished') and 'not finished' not in declared_note([])
+    short = full[~((full['arm'] == 'replay') & (full['seed'] == 4))]
+    assert unfinished(short, CANONICAL) == ['replay seed 4']
+    # a run stopped before its last epoch is not finished
+    cut = pd.concat([short, pd.DataFrame([dict(arm='replay', seed=4, epoch=1, epochs=3)])])
+    assert unfinished(cut, CANONICAL) == ['replay seed 4']
+    assert 'not finished yet: replay seed 4' in declared_note(unfinished(cut, CANONICAL))
 
 def _run(*args, cwd=ROOT):
     return subprocess.run([sys.executable, str(ROOT/'scripts'/'four_questions.py'), *map(str, args)], cwd=cwd,

@@ -94,8 +94,8 @@ def question1(res, answer=''):
     print(f"\n### 1. {QUESTIONS[1]}\n\n{answer}")
     if not len(res): return print("No canonical runs yet (`python scripts/thesis_regime.py canonical`).")
     fin = final_rows(res)
-    print(f"flowers12, ResNet-18 from scratch, {fin['size'].iloc[0]} px, {fin['epochs'].iloc[0]} epochs; seeds finished: {seeds_of(res)}; {declared_note(unfinished(res, CANONICAL))}. "
-          f"{made_in(fin)}")
+    print(f"flowers12, ResNet-18 from scratch, {fin['size'].iloc[0]} px, {fin['epochs'].iloc[0]} epochs; seeds "
+          f"finished: {seeds_of(res)}; {declared_note(unfinished(res, CANONICAL))}. {made_in(fin)}")
     pc = pair_check(res)
     print(f"Pair check: {(pc['status'] == 'paired').sum()} of {len(pc)} proxy-pipeline runs equal their baseline before "
           f"their first proxy image. {drift_note(pc)}".rstrip())
@@ -151,8 +151,8 @@ def question3(res, answer=''):
     paired = '; '.join(f"{100 * train_fraction_of(o):.0f}%: {', '.join(map(str, sorted(v)))}"
                        for o, v in sorted(per.items(), key=lambda kv: train_fraction_of(kv[0])))
     missing = [m for f, r in sizes.items() for m in unfinished(r, FEWER_ARMS, f" at {100 * f:.0f}%")]
-    print(f"Seeds finished: {done}; {declared_note(missing)}. Paired at each size on the seeds every arm ({', '.join(FEWER_ARMS)}) has "
-          f"finished there, the 100% runs from the canonical table: {paired or 'none yet'}; Holm over sizes and arms. "
+    print(f"Seeds finished: {done}; {declared_note(missing)}. Paired at each size on the seeds every arm "
+          f"({', '.join(FEWER_ARMS)}) has finished there, the 100% runs from the canonical table: {paired or 'none yet'}; Holm over sizes and arms. "
           "Figure: [images/flowers12-fewer.png](../images/flowers12-fewer.png). "
           f"{made_in(final_rows(kept)) if len(kept) else ''}\n")
     if not len(kept): return
@@ -270,8 +270,9 @@ def headline(res):
             f" (p={r['p_holm']:.2f})" if pd.notna(r['p_holm']) else '')
         print(f"| {name} | {ci(r['mean'], r['ci_low'], r['ci_high'], clip=True)} | "
               f"{ci(r['diff'], r['diff_low'], r['diff_high'], 100, 1, True)} | {verdict} |")
-    print(f"\nPaired on seeds {', '.join(map(str, seeds))}, which every arm has; {declared_note(unfinished(res, CANONICAL))}"
-          f". Arms in the Holm family: {', '.join(a for a in arms if a != 'baseline')}.")
+    print(f"\nPaired on seeds {', '.join(map(str, seeds))}, which every arm has; "
+          f"{declared_note(unfinished(res, CANONICAL))}. Arms in the Holm family: "
+          f"{', '.join(a for a in arms if a != 'baseline')}.")
 
 def marks(what:str) -> tuple:
     "The two lines between which --update writes an output (`what`: '', ' --headline' or ' --answers')"

@@ -144,7 +144,7 @@ def main():
                     num_workers=0)
         elif stage == 'canonical':   # the library's defaults: no `defaults=`; seeds declared for every arm at once
             compare(data=FLOWERS, size=a.size, epochs=30, arch='resnet18', bs=64, lr=2e-3, num_workers=0,
-                    arms=arms('canonical'), seeds=seeds(list(DECLARED_SEEDS)), score=arms('canonical'), n_explain=64,
+                    arms=arms('canonical'), seeds=seeds(DECLARED_SEEDS), score=arms('canonical'), n_explain=64,
                     threads=a.threads or 1, out=CANON)
         elif stage == 'fewer':   # seeds declared up front; a seed's two sizes together, so a partial table is paired
             for seed in seeds(DECLARED_SEEDS):

@@ -14,7 +14,7 @@ from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplit
                                GrandparentSplitter, PILImage,
                                Resize, Normalize, imagenet_stats, ImageDataLoaders, URLs, aug_transforms,
                                get_image_files, FuncSplitter, parent_label)
-from .folders import VALID_NAMES, BUILT_IN_DATASETS, check_folder
+from .folders import VALID_NAMES, BUILT_IN_DATASETS, check_folder, folder_path
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'IN_MEMORY_LIMIT_MB', 'URL_DATASETS', 'FLOWERS17_URL', 'FLOWERS17_MD5',
@@ -182,10 +182,7 @@ def folder_dls(path, # Dataset folder: `train/` + `valid/`|`val/`|`test/` with a
                **kwargs
               ):
     "`DataLoaders` of an image folder (only read), labelled by parent folder; same seed, same batches, in memory or not"
-    if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise ValueError(f"`path`={path!r} is not accepted; give a folder (a str or a Path)")
-    path = Path(path)
-    if not path.is_dir(): raise FileNotFoundError(f"`path`={str(path)!r} is not a folder")
+    path = folder_path(path)
     if in_memory is not None and not isinstance(in_memory, bool):
         raise ValueError(f"`in_memory`={in_memory!r} is not accepted; use True, False or None (in memory up to "
                          f"{IN_MEMORY_LIMIT_MB} MB)")

@@ -10,7 +10,7 @@ from PIL import Image
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'VALID_NAMES', 'BUILT_IN_DATASETS', 'RUNS', 'URL_DATASET_NAMES', 'image_files', 'unreadable_image',
-           'check_batch_size', 'check_folder']
+           'check_batch_size', 'folder_path', 'check_folder']
 
 # %% ../nbs/02b_folders.ipynb #93659d91
 # fastai's `image_extensions` (fastai.data.transforms): every extension the mimetypes table calls an image
@@ -60,6 +60,13 @@ def check_batch_size(n_train:int, # Images in the training split
 
 def _label(f:Path) -> str: return f.parent.name
 
+def folder_path(path) -> Path:
+    "`path` as a `Path`, checked to name an existing folder (what `check_folder` and `folder_dls` take)"
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"`path`={path!r} is not accepted; give a folder (a str or a Path)")
+    if not Path(path).is_dir(): raise FileNotFoundError(f"`path`={str(path)!r} is not a folder")
+    return Path(path)
+
 def check_folder(path, # Dataset folder, as `folder_dls` takes it
                  bs:int=64, # Batch size
                  valid_pct:float=0.2, # Share of images for validation when there is no validation folder
@@ -69,10 +76,7 @@ def check_folder(path, # Dataset folder, as `folder_dls` takes it
     "The splits of the image folder `path` as `folder_dls` reads them, checked: a `ValueError` names what is wrong"
     if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
         raise ValueError(f"`bs`={bs!r} is not accepted; use a batch size >= 1 (an int)")
-    if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise ValueError(f"`path`={path!r} is not accepted; give a folder (a str or a Path)")
-    path = Path(path)
-    if not path.is_dir(): raise FileNotFoundError(f"{str(path)!r} is not a folder")
+    path = folder_path(path)
     valid = next((v for v in VALID_NAMES if (path/v).is_dir()), None)
     if holdout is not None: files, layout = image_files(path/'train'), 'holdout'
     elif (path/'train').is_dir() and valid: files, layout = image_files(path, folders=['train', valid]), 'folders'
